@@ -1,0 +1,234 @@
+//! The in-memory log: events in sequence order plus indexes by stream, category
+//! and id. Everything here is synchronous; the adapter holds the lock only while
+//! calling into it.
+
+use chrono::{DateTime, Utc};
+use eventblocks_core::{Error, Result};
+use eventblocks_core::{
+    EventSourceIdentifier, Json, Name, NewEvent, SavePlan, SaveRequest, StoredEvent,
+    StreamIdentifier, StreamState,
+};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use uuid::Uuid;
+
+/// One stored event. The stream is an index into [`Log::streams`] and the name
+/// is interned, so category and stream names are not repeated per event.
+#[derive(Debug)]
+struct Record {
+    id: Uuid,
+    name: Name,
+    stream: u32,
+    position: u64,
+    payload: Json,
+    metadata: Json,
+    occurred_at: DateTime<Utc>,
+    observed_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct Stream {
+    identifier: StreamIdentifier,
+    /// The sequence number of the event at each position.
+    sequence_numbers: Vec<u64>,
+}
+
+/// The events and indexes. An event's sequence number is its index in `events`
+/// plus one, so that "after 0" means "from the start".
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    events: Vec<Record>,
+    streams: Vec<Stream>,
+    stream_index: HashMap<StreamIdentifier, u32>,
+    categories: HashMap<Name, Vec<u64>>,
+    /// By id, for idempotent retries and the uniqueness of ids.
+    ids: HashMap<Uuid, u64>,
+    /// The greatest id stored: fresh UUIDv7 ids sort after it.
+    newest_id: Option<Uuid>,
+    event_names: HashSet<Name>,
+}
+
+/// The sequence numbers of one scan target, in increasing order.
+pub(crate) enum Targeted<'a> {
+    All(u64),
+    Some(&'a [u64]),
+}
+
+impl Targeted<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::All(count) => usize::try_from(*count).unwrap_or(usize::MAX),
+            Self::Some(list) => list.len(),
+        }
+    }
+
+    pub(crate) fn get(&self, index: usize) -> u64 {
+        match self {
+            Self::All(_) => index as u64 + 1,
+            Self::Some(list) => list[index],
+        }
+    }
+
+    /// The index of the first sequence number greater than `bound`.
+    pub(crate) fn first_after(&self, bound: u64) -> usize {
+        match self {
+            // Sequence numbers start at 1: the event at index i has number i + 1.
+            Self::All(count) => usize::try_from(bound.min(*count)).unwrap_or(usize::MAX),
+            Self::Some(list) => list.partition_point(|&sequence| sequence <= bound),
+        }
+    }
+}
+
+impl Log {
+    /// The number of events stored, which is also the last sequence number
+    /// (sequence numbers start at 1).
+    pub(crate) fn len(&self) -> u64 {
+        self.events.len() as u64
+    }
+
+    /// The sequence numbers of `target`'s events.
+    pub(crate) fn targeted(&self, target: &EventSourceIdentifier) -> Targeted<'_> {
+        match target {
+            EventSourceIdentifier::Log(_) => Targeted::All(self.len()),
+            EventSourceIdentifier::Category(category) => Targeted::Some(
+                self.categories
+                    .get(&category.category)
+                    .map_or(&[], Vec::as_slice),
+            ),
+            EventSourceIdentifier::Stream(stream) => {
+                Targeted::Some(self.stream_index.get(stream).map_or(&[], |&index| {
+                    self.streams[index as usize].sequence_numbers.as_slice()
+                }))
+            }
+        }
+    }
+
+    /// The event with `sequence_number`, as callers see it.
+    pub(crate) fn stored(&self, sequence_number: u64) -> StoredEvent {
+        let index = sequence_number
+            .checked_sub(1)
+            .expect("sequence numbers start at 1");
+        let record = &self.events[usize::try_from(index).unwrap_or(usize::MAX)];
+        StoredEvent {
+            id: record.id,
+            name: record.name.clone(),
+            stream: self.streams[record.stream as usize].identifier.clone(),
+            position: record.position,
+            sequence_number,
+            payload: record.payload.clone(),
+            metadata: record.metadata.clone(),
+            occurred_at: record.occurred_at,
+            observed_at: record.observed_at,
+        }
+    }
+
+    /// Carries out a save: plans it with core's shared rules, then appends.
+    pub(crate) fn save(&mut self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        let states: Vec<StreamState> = request
+            .writes()
+            .iter()
+            .map(|write| self.stream_state(&write.stream))
+            .collect();
+        let already = self.stored_with_ids(&request);
+        match request.plan(&states, &already)? {
+            SavePlan::AlreadyStored(events) => Ok(events),
+            SavePlan::Append(_) => self.append(request),
+        }
+    }
+
+    /// The stored events that have one of the request's ids.
+    fn stored_with_ids(&self, request: &SaveRequest) -> Vec<StoredEvent> {
+        // Fresh UUIDv7 ids sort after every stored one: then none can be stored
+        // and the lookups are skipped.
+        let newest = self.newest_id;
+        if request
+            .event_ids()
+            .all(|id| newest.is_none_or(|newest| id > newest))
+        {
+            return Vec::new();
+        }
+        request
+            .event_ids()
+            .filter_map(|id| self.ids.get(&id).map(|&sequence| self.stored(sequence)))
+            .collect()
+    }
+
+    fn stream_state(&self, stream: &StreamIdentifier) -> StreamState {
+        let last = self.stream_index.get(stream).and_then(|&index| {
+            self.streams[index as usize]
+                .sequence_numbers
+                .len()
+                .checked_sub(1)
+        });
+        StreamState::new(last.map(|position| position as u64))
+    }
+
+    fn append(&mut self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        let mut stored = Vec::with_capacity(request.event_count());
+        for write in request.into_writes() {
+            let stream = self.stream_slot(write.stream)?;
+            self.append_to(stream, write.events, &mut stored);
+        }
+        Ok(stored)
+    }
+
+    fn stream_slot(&mut self, identifier: StreamIdentifier) -> Result<u32> {
+        if let Some(&index) = self.stream_index.get(&identifier) {
+            return Ok(index);
+        }
+        let index = u32::try_from(self.streams.len()).map_err(|_| {
+            Error::invalid("stream", "the in-memory adapter holds at most 2^32 streams")
+        })?;
+        self.stream_index.insert(identifier.clone(), index);
+        self.streams.push(Stream {
+            identifier,
+            sequence_numbers: Vec::new(),
+        });
+        Ok(index)
+    }
+
+    /// Appends a write's events to stream slot `stream`; the per-write index
+    /// updates are made once for the whole batch.
+    fn append_to(&mut self, stream: u32, events: Vec<NewEvent>, stored: &mut Vec<StoredEvent>) {
+        let first_sequence = self.len() + 1;
+        let sequence_numbers = first_sequence..first_sequence + events.len() as u64;
+        let entry = &mut self.streams[stream as usize];
+        let first_position = entry.sequence_numbers.len() as u64;
+        entry.sequence_numbers.extend(sequence_numbers.clone());
+        let identifier = entry.identifier.clone();
+        self.categories
+            .entry(identifier.category.clone())
+            .or_default()
+            .extend(sequence_numbers);
+        self.events.reserve(events.len());
+        self.ids.reserve(events.len());
+        let mut name = Option::<Name>::None;
+        for (offset, event) in (0_u64..).zip(events) {
+            let sequence_number = first_sequence + offset;
+            let position = first_position + offset;
+            self.ids.insert(event.id(), sequence_number);
+            self.newest_id = self.newest_id.max(Some(event.id()));
+            if name.as_ref() != Some(event.name()) {
+                name = Some(self.intern(event.name()));
+            }
+            self.events.push(Record {
+                id: event.id(),
+                name: name.clone().unwrap_or_else(|| event.name().clone()),
+                stream,
+                position,
+                payload: event.payload().clone(),
+                metadata: event.metadata().clone(),
+                occurred_at: event.occurred_at(),
+                observed_at: event.observed_at(),
+            });
+            stored.push(event.into_stored(identifier.clone(), position, sequence_number));
+        }
+    }
+
+    fn intern(&mut self, name: &Name) -> Name {
+        if let Some(interned) = self.event_names.get(name.as_str()) {
+            return interned.clone();
+        }
+        self.event_names.insert(name.clone());
+        name.clone()
+    }
+}

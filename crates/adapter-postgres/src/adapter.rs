@@ -1,0 +1,164 @@
+//! The adapter: saves and reads over a connection pool.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use eventblocks_core::{
+    EventStream, Result, SaveRequest, ScanRequest, SerialisationGuarantee, StorageAdapter,
+    StoredEvent,
+};
+
+use crate::config::PostgresAdapterBuilder;
+use crate::names::Names;
+use crate::{error, save, scan, schema};
+
+/// A [`StorageAdapter`] that keeps events in PostgreSQL.
+///
+/// Cheap to clone: clones share the pool. See the crate documentation for the
+/// schema, the locking scheme and the ordering guarantee.
+#[derive(Clone)]
+pub struct PostgresAdapter {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) names: Names,
+    pub(crate) sql: Statements,
+    pub(crate) serialisation: SerialisationGuarantee,
+    pub(crate) page_size: u32,
+    pub(crate) horizon_wait: Duration,
+}
+
+/// The adapter's SQL, rendered once for its schema and table.
+pub(crate) struct Statements {
+    pub(crate) save: String,
+    pub(crate) lock_streams: String,
+    pub(crate) select_events: String,
+    pub(crate) horizon_log: String,
+    pub(crate) horizon_category: String,
+}
+
+impl Statements {
+    fn new(names: &Names) -> Self {
+        Self {
+            save: names.render(include_str!("../sql/save.sql")),
+            lock_streams: names.render(include_str!("../sql/lock_streams.sql")),
+            select_events: names.render(include_str!("../sql/select_events.sql")),
+            horizon_log: names.render(include_str!("../sql/horizon_log.sql")),
+            horizon_category: names.render(include_str!("../sql/horizon_category.sql")),
+        }
+    }
+}
+
+impl PostgresAdapter {
+    /// Starts configuring an adapter.
+    pub fn builder() -> PostgresAdapterBuilder {
+        PostgresAdapterBuilder::default()
+    }
+
+    /// An adapter with default settings connecting to `url`.
+    ///
+    /// # Errors
+    /// [`eventblocks_core::Error::InvalidInput`] if `url` is not a connection
+    /// string.
+    pub fn connect(url: impl Into<String>) -> Result<Self> {
+        Self::builder().url(url).build()
+    }
+
+    /// An adapter with default settings using the caller's pool.
+    pub fn from_pool(pool: Pool) -> Self {
+        Self::builder()
+            .pool(pool)
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    pub(crate) fn new(
+        pool: Pool,
+        names: Names,
+        serialisation: SerialisationGuarantee,
+        page_size: u32,
+        horizon_wait: Duration,
+    ) -> Self {
+        let sql = Statements::new(&names);
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                names,
+                sql,
+                serialisation,
+                page_size,
+                horizon_wait,
+            }),
+        }
+    }
+
+    /// Creates or upgrades the schema, table, indexes and functions the adapter
+    /// needs, and returns how many migrations it applied (0 when up to date).
+    ///
+    /// Safe to call from several processes at once, and on every start.
+    ///
+    /// # Errors
+    /// Connection failures, or a database user without the rights to create
+    /// the schema.
+    pub async fn migrate(&self) -> Result<usize> {
+        let mut client = self.inner.pool.get().await.map_err(error::pool)?;
+        schema::migrate(&mut client, &self.inner.names).await
+    }
+
+    /// The newest schema version this build of the adapter knows.
+    pub fn schema_version() -> i32 {
+        schema::latest_version()
+    }
+
+    /// The pool the adapter uses.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// The schema holding the event table.
+    pub fn schema(&self) -> &str {
+        self.inner.names.schema()
+    }
+
+    /// The event table's name.
+    pub fn table(&self) -> &str {
+        self.inner.names.table()
+    }
+
+    /// The scope within which writes are serialised.
+    pub fn serialisation_guarantee(&self) -> SerialisationGuarantee {
+        self.inner.serialisation
+    }
+}
+
+impl fmt::Debug for PostgresAdapter {
+    /// Shows where events are kept, never connection settings (they may hold a
+    /// password).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.inner.pool.status();
+        f.debug_struct("PostgresAdapter")
+            .field("schema", &self.inner.names.schema())
+            .field("table", &self.inner.names.table())
+            .field("serialisation", &self.inner.serialisation)
+            .field("page_size", &self.inner.page_size)
+            .field("pool_size", &status.max_size)
+            .field("pool_in_use", &(status.size - status.available))
+            .finish()
+    }
+}
+
+#[async_trait]
+impl StorageAdapter for PostgresAdapter {
+    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        save::save(&self.inner, request).await
+    }
+
+    fn scan(&self, request: ScanRequest) -> EventStream {
+        scan::scan(Arc::clone(&self.inner), request)
+    }
+}

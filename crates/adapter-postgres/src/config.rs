@@ -1,0 +1,226 @@
+//! Building a [`PostgresAdapter`]: where to connect, where the events live, how
+//! writes are serialised, and the limits that keep the adapter from waiting
+//! forever.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use eventblocks_core::{Error, Result, SerialisationGuarantee};
+use tokio_postgres::NoTls;
+
+use crate::adapter::PostgresAdapter;
+use crate::names::Names;
+
+/// Default schema for the event table.
+pub const DEFAULT_SCHEMA: &str = "eventblocks";
+/// Default event table name.
+pub const DEFAULT_TABLE: &str = "events";
+
+/// Configures and builds a [`PostgresAdapter`]; start with
+/// [`PostgresAdapter::builder`].
+///
+/// Every wait is bounded by default: getting a connection from the pool, opening
+/// one, and (for log and category scans) waiting for in-flight writes to settle.
+///
+/// ```
+/// use std::time::Duration;
+/// use eventblocks_core::SerialisationGuarantee;
+/// use eventblocks_postgres::PostgresAdapter;
+///
+/// let adapter = PostgresAdapter::builder()
+///     .url("postgres://app:secret@localhost:5432/app")
+///     .schema("billing")
+///     .serialisation_guarantee(SerialisationGuarantee::Category)
+///     .pool_size(32)
+///     .pool_wait_timeout(Duration::from_secs(2))
+///     .build()?;
+/// assert!(!format!("{adapter:?}").contains("secret"));
+/// # Ok::<(), eventblocks_core::Error>(())
+/// ```
+#[must_use]
+pub struct PostgresAdapterBuilder {
+    source: Option<Source>,
+    schema: String,
+    table: String,
+    serialisation: SerialisationGuarantee,
+    page_size: u32,
+    pool_size: usize,
+    pool_wait_timeout: Duration,
+    connect_timeout: Duration,
+    horizon_wait: Duration,
+}
+
+enum Source {
+    Url(String),
+    Pool(Pool),
+}
+
+impl Default for PostgresAdapterBuilder {
+    fn default() -> Self {
+        Self {
+            source: None,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            table: DEFAULT_TABLE.to_owned(),
+            serialisation: SerialisationGuarantee::default(),
+            page_size: 1000,
+            pool_size: 16,
+            pool_wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            horizon_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresAdapterBuilder {
+    /// Leaves out the connection string: it may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            None => "none",
+            Some(Source::Url(_)) => "url",
+            Some(Source::Pool(_)) => "pool",
+        };
+        f.debug_struct("PostgresAdapterBuilder")
+            .field("source", &source)
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("serialisation", &self.serialisation)
+            .field("page_size", &self.page_size)
+            .field("pool_size", &self.pool_size)
+            .field("pool_wait_timeout", &self.pool_wait_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("horizon_wait", &self.horizon_wait)
+            .finish()
+    }
+}
+
+impl PostgresAdapterBuilder {
+    /// Connects with a libpq-style URL or key-value string, through a pool the
+    /// adapter creates.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.source = Some(Source::Url(url.into()));
+        self
+    }
+
+    /// Uses a pool the caller owns. Pool size and timeouts are then the pool's
+    /// own; configure them on it (a pool without a wait timeout can wait forever).
+    pub fn pool(mut self, pool: Pool) -> Self {
+        self.source = Some(Source::Pool(pool));
+        self
+    }
+
+    /// The schema holding the event table (default `eventblocks`).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The event table's name (default `events`); related objects are named
+    /// after it.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The scope within which writes are serialised (default
+    /// [`SerialisationGuarantee::Stream`]). Every process writing to the same
+    /// table must use the same setting.
+    pub fn serialisation_guarantee(mut self, guarantee: SerialisationGuarantee) -> Self {
+        self.serialisation = guarantee;
+        self
+    }
+
+    /// How many events a scan fetches per query (default 1000).
+    pub fn page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// The most connections the adapter's own pool opens (default 16).
+    pub fn pool_size(mut self, pool_size: usize) -> Self {
+        self.pool_size = pool_size;
+        self
+    }
+
+    /// How long an operation waits for a free pooled connection before failing
+    /// with [`Error::Timeout`] (default 5 s).
+    pub fn pool_wait_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_wait_timeout = timeout;
+        self
+    }
+
+    /// How long opening a connection may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a log or category scan waits, at its start, for writes that
+    /// began before already committed ones to finish (default 1 s).
+    ///
+    /// Such a scan only returns an event once no transaction that could still
+    /// commit an earlier sequence number is running. Waiting briefly makes a scan
+    /// right after a publish see it; if a long transaction elsewhere in the
+    /// database cluster holds the horizon back for longer, the scan returns what
+    /// is settled and a later scan picks up the rest, in order.
+    pub fn horizon_wait(mut self, wait: Duration) -> Self {
+        self.horizon_wait = wait;
+        self
+    }
+
+    /// Builds the adapter. No connection is opened until the first operation.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a missing or malformed connection string, an
+    /// unusable schema or table name, or a page or pool size of 0.
+    pub fn build(self) -> Result<PostgresAdapter> {
+        let names = Names::new(&self.schema, &self.table)?;
+        if self.page_size == 0 {
+            return Err(Error::invalid("page_size", "must be at least 1"));
+        }
+        if self.pool_size == 0 {
+            return Err(Error::invalid("pool_size", "must be at least 1"));
+        }
+        let pool = match self.source {
+            None => return Err(Error::invalid("url", "give a connection string or a pool")),
+            Some(Source::Pool(pool)) => pool,
+            Some(Source::Url(ref url)) => self.build_pool(url)?,
+        };
+        Ok(PostgresAdapter::new(
+            pool,
+            names,
+            self.serialisation,
+            self.page_size,
+            self.horizon_wait,
+        ))
+    }
+
+    fn build_pool(&self, url: &str) -> Result<Pool> {
+        // The parser's message can quote the string, password and all.
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+            Error::invalid("url", "not a valid PostgreSQL connection string or URL")
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(self.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("eventblocks");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(self.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(self.pool_wait_timeout))
+            .create_timeout(Some(self.connect_timeout))
+            .recycle_timeout(Some(self.connect_timeout))
+            .build()
+            .map_err(|error| Error::invalid("pool", format!("could not build the pool: {error}")))
+    }
+}

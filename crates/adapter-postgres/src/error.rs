@@ -1,0 +1,135 @@
+//! Translation of PostgreSQL and pool failures into [`eventblocks_core::Error`].
+
+use deadpool_postgres::PoolError;
+use eventblocks_core::{Error, WriteOutcome};
+use tokio_postgres::error::SqlState;
+
+/// Maps a failure of the statement `what`, keeping the original error as the
+/// source. `outcome` says whether a write may have been committed had the
+/// connection broken at this point.
+pub(crate) fn database(
+    error: tokio_postgres::Error,
+    what: &'static str,
+    outcome: WriteOutcome,
+) -> Error {
+    let Some(code) = error.code().cloned() else {
+        return connection(error, what, outcome);
+    };
+    let message = format!("{what}: {}", describe(&error));
+    if code == SqlState::T_R_SERIALIZATION_FAILURE || code == SqlState::T_R_DEADLOCK_DETECTED {
+        return Error::Conflict {
+            message: message.into(),
+            source: Some(error.into()),
+        };
+    }
+    if code == SqlState::UNIQUE_VIOLATION {
+        return Error::Conflict {
+            message: message.into(),
+            source: Some(error.into()),
+        };
+    }
+    if code == SqlState::QUERY_CANCELED || code == SqlState::LOCK_NOT_AVAILABLE {
+        return Error::Timeout {
+            outcome: WriteOutcome::NotWritten,
+            message: message.into(),
+            source: Some(error.into()),
+        };
+    }
+    if code.code().starts_with("08")
+        || code == SqlState::ADMIN_SHUTDOWN
+        || code == SqlState::CRASH_SHUTDOWN
+        || code == SqlState::CANNOT_CONNECT_NOW
+        || code == SqlState::TOO_MANY_CONNECTIONS
+    {
+        return Error::Unavailable {
+            outcome,
+            message: message.into(),
+            source: Some(error.into()),
+        };
+    }
+    if code == SqlState::UNDEFINED_TABLE || code == SqlState::UNDEFINED_FUNCTION {
+        let message = format!("{message} (has `migrate()` been run for this schema?)");
+        return Error::Backend {
+            message: message.into(),
+            source: Some(error.into()),
+        };
+    }
+    Error::Backend {
+        message: message.into(),
+        source: Some(error.into()),
+    }
+}
+
+/// A failure without a SQLSTATE: the connection broke or could not be used.
+fn connection(error: tokio_postgres::Error, what: &'static str, outcome: WriteOutcome) -> Error {
+    let message = format!("{what}: {error}");
+    if error.is_closed()
+        || std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>())
+    {
+        return Error::Unavailable {
+            outcome,
+            message: message.into(),
+            source: Some(error.into()),
+        };
+    }
+    Error::Backend {
+        message: message.into(),
+        source: Some(error.into()),
+    }
+}
+
+/// The server's message, which `tokio_postgres::Error`'s `Display` leaves out.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
+/// Maps a failure to get a connection from the pool; nothing was written.
+pub(crate) fn pool(error: PoolError) -> Error {
+    match error {
+        PoolError::Timeout(kind) => Error::Timeout {
+            outcome: WriteOutcome::NotWritten,
+            message: format!("no database connection became available in time ({kind:?})").into(),
+            source: None,
+        },
+        PoolError::Backend(error) => database(error, "connecting", WriteOutcome::NotWritten),
+        PoolError::Closed => Error::Unavailable {
+            outcome: WriteOutcome::NotWritten,
+            message: "the connection pool is closed".into(),
+            source: None,
+        },
+        other => Error::Unavailable {
+            outcome: WriteOutcome::NotWritten,
+            message: format!("could not get a database connection: {other}").into(),
+            source: Some(other.into()),
+        },
+    }
+}
+
+/// Whether `error` is a unique violation of the constraint named `constraint`.
+pub(crate) fn violates(error: &tokio_postgres::Error, constraint: &str) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some(constraint)
+    })
+}
+
+/// Whether `error` means the connection can no longer be used: it closed, or
+/// the server ended the session.
+pub(crate) fn is_broken(error: &tokio_postgres::Error) -> bool {
+    error.is_closed()
+        || error.code().is_some_and(|code| {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+        })
+}
+
+/// Returns `client` to the pool, unless `error` broke its connection: then it
+/// is closed, so no later operation picks it up.
+pub(crate) fn release(client: deadpool_postgres::Object, error: &tokio_postgres::Error) {
+    if is_broken(error) {
+        drop(deadpool_postgres::Object::take(client));
+    }
+}

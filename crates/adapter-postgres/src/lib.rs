@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+
+mod adapter;
+mod config;
+mod error;
+mod names;
+mod row;
+mod save;
+mod scan;
+mod schema;
+
+pub use adapter::PostgresAdapter;
+pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
+
+/// Re-exported so callers build pools with the same version the adapter uses.
+pub use deadpool_postgres;
+/// Re-exported so callers use the same client version the adapter uses.
+pub use tokio_postgres;

@@ -1,0 +1,170 @@
+//! The names of the adapter's database objects, validated once and quoted for
+//! splicing into SQL text. Only these names are ever spliced; values are always
+//! bound parameters.
+
+use eventblocks_core::{Error, Result};
+
+/// PostgreSQL truncates identifiers longer than this many bytes, silently.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// The longest suffix added to the table name to name a related object.
+const LONGEST_SUFFIX: &str = "_sequence_number";
+
+/// The schema and table the adapter keeps its events in, and every object named
+/// after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Names {
+    schema: String,
+    table: String,
+}
+
+impl Names {
+    /// Validates `schema` and `table`: ASCII letters, digits and `_`, not starting
+    /// with a digit, short enough that no derived name is truncated.
+    pub(crate) fn new(schema: &str, table: &str) -> Result<Self> {
+        check_identifier("schema", schema, MAX_IDENTIFIER_BYTES)?;
+        check_identifier("table", table, MAX_IDENTIFIER_BYTES - LONGEST_SUFFIX.len())?;
+        Ok(Self {
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+        })
+    }
+
+    pub(crate) fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The schema, quoted.
+    pub(crate) fn quoted_schema(&self) -> String {
+        quote(&self.schema)
+    }
+
+    /// `"schema"."table<suffix>"`.
+    pub(crate) fn qualified(&self, suffix: &str) -> String {
+        format!(
+            "{}.{}",
+            quote(&self.schema),
+            quote(&format!("{}{suffix}", self.table))
+        )
+    }
+
+    /// `"table<suffix>"`, for constraints and indexes (named within the table's
+    /// schema).
+    pub(crate) fn local(&self, suffix: &str) -> String {
+        quote(&format!("{}{suffix}", self.table))
+    }
+
+    /// The name PostgreSQL reports for the constraint `suffix`.
+    pub(crate) fn constraint(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.table)
+    }
+
+    /// Text that identifies this event table among all tables of the cluster's
+    /// database, the prefix of every advisory lock key the adapter uses.
+    pub(crate) fn lock_namespace(&self) -> String {
+        format!("eventblocks:{}.{}", self.schema, self.table)
+    }
+
+    /// Replaces every `{placeholder}` in `template` with the object it names.
+    pub(crate) fn render(&self, template: &str) -> String {
+        let sequence = self.qualified("_sequence_number");
+        let replacements = [
+            ("{events}", self.qualified("")),
+            ("{schema}", self.quoted_schema()),
+            ("{migrations}", self.qualified("_migrations")),
+            ("{sequence}", sequence.clone()),
+            ("{sequence_literal}", literal(&sequence)),
+            ("{primary_key}", self.local("_pkey")),
+            ("{id_key}", self.local("_id_key")),
+            ("{position_key}", self.local("_position_key")),
+            ("{category_index}", self.local("_category_idx")),
+            ("{name_index}", self.local("_name_idx")),
+            ("{lock_streams}", self.qualified("_lock_streams")),
+            ("{allocate}", self.qualified("_allocate")),
+            ("{save}", self.qualified("_save")),
+            (
+                "{allocate_lock_key}",
+                literal(&format!("{}:allocate", self.lock_namespace())),
+            ),
+        ];
+        replacements
+            .iter()
+            .fold(template.to_owned(), |sql, (placeholder, name)| {
+                sql.replace(placeholder, name)
+            })
+    }
+}
+
+fn check_identifier(field: &'static str, name: &str, max_bytes: usize) -> Result<()> {
+    let mut chars = name.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_');
+    if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{name:?} must be ASCII letters, digits and underscores, not starting with a digit"
+            ),
+        ));
+    }
+    if name.len() > max_bytes {
+        return Err(Error::invalid(
+            field,
+            format!("{name:?} is longer than {max_bytes} bytes, which PostgreSQL would truncate"),
+        ));
+    }
+    Ok(())
+}
+
+/// Quotes an identifier that passed `check_identifier` (it holds no quotes).
+fn quote(identifier: &str) -> String {
+    format!("\"{identifier}\"")
+}
+
+/// A string literal of text made only of checked identifiers and punctuation.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_identifiers() {
+        let names = Names::new("eventblocks", "events").unwrap();
+        assert_eq!(names.qualified(""), "\"eventblocks\".\"events\"");
+        assert_eq!(names.local("_id_key"), "\"events_id_key\"");
+    }
+
+    #[test]
+    fn rejects_identifiers_that_need_quoting_or_would_be_truncated() {
+        for bad in [
+            "",
+            "1events",
+            "my events",
+            "events\"; DROP",
+            "évents",
+            "a-b",
+        ] {
+            let error = Names::new("public", bad).unwrap_err();
+            assert!(error.is_invalid_input(), "{bad:?}: {error}");
+        }
+        assert!(Names::new(&"s".repeat(64), "events").is_err());
+        assert!(Names::new("public", &"t".repeat(48)).is_err());
+        assert!(Names::new("public", &"t".repeat(47)).is_ok());
+    }
+
+    #[test]
+    fn renders_every_placeholder() {
+        let names = Names::new("app", "events").unwrap();
+        let sql = names.render(include_str!("../sql/migrations/0001_create_events.sql"));
+        assert!(!sql.contains('{'), "unrendered placeholder in:\n{sql}");
+        assert!(sql.contains("nextval('\"app\".\"events_sequence_number\"')"));
+    }
+}

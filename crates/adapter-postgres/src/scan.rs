@@ -1,0 +1,274 @@
+//! Scans: key-set paging, one pooled connection per page and none held while
+//! the caller consumes a page.
+//!
+//! Log and category scans only return events of transactions older than the
+//! snapshot's `xmin`. Sequence numbers are handed out in transaction-id order
+//! (see the allocation function in the migrations), so once an event is
+//! returned, no event with a smaller sequence number can commit later: a reader
+//! resuming after the last sequence number it saw never misses one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventblocks_core::{
+    Direction, Error, EventSourceIdentifier, EventStream, Result, ScanRequest, StoredEvent,
+    WriteOutcome,
+};
+use futures::{stream, StreamExt, TryStreamExt};
+use tokio::time::{sleep, Instant};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use crate::adapter::Inner;
+use crate::{error, row};
+
+pub(crate) fn scan(inner: Arc<Inner>, request: ScanRequest) -> EventStream {
+    let pages = stream::try_unfold(Cursor::new(inner, request), |mut cursor| async move {
+        let page = cursor.next_page().await?;
+        Ok::<_, Error>(page.map(|page| (stream::iter(page.into_iter().map(Ok)), cursor)))
+    });
+    pages.try_flatten().boxed()
+}
+
+/// Where a scan has got to.
+struct Cursor {
+    inner: Arc<Inner>,
+    request: ScanRequest,
+    /// The key (sequence number, or position for stream scans) of the last event
+    /// returned.
+    last_key: Option<i64>,
+    /// Events still allowed by the request's limit.
+    remaining: Option<u64>,
+    settled: bool,
+    done: bool,
+}
+
+impl Cursor {
+    fn new(inner: Arc<Inner>, request: ScanRequest) -> Self {
+        let remaining = request.limit();
+        Self {
+            inner,
+            request,
+            last_key: None,
+            remaining,
+            settled: false,
+            done: false,
+        }
+    }
+
+    fn by_stream(&self) -> bool {
+        matches!(self.request.target(), EventSourceIdentifier::Stream(_))
+    }
+
+    async fn next_page(&mut self) -> Result<Option<Vec<StoredEvent>>> {
+        if self.done {
+            return Ok(None);
+        }
+        if !self.settled && !self.by_stream() {
+            self.settled = true;
+            wait_for_horizon(&self.inner, self.request.target()).await?;
+        }
+        let page_size = self.inner.page_size;
+        let limit = self.remaining.map_or(page_size, |remaining| {
+            u32::try_from(remaining).map_or(page_size, |remaining| remaining.min(page_size))
+        });
+        let events = self.fetch(limit).await?;
+        if events.len() < limit as usize {
+            self.done = true;
+        }
+        if let Some(remaining) = &mut self.remaining {
+            *remaining -= events.len() as u64;
+            self.done |= *remaining == 0;
+        }
+        let Some(last) = events.last() else {
+            return Ok(None);
+        };
+        let key = if self.by_stream() {
+            last.position
+        } else {
+            last.sequence_number
+        };
+        self.last_key = Some(i64::try_from(key).map_err(|_| Error::corrupt("key out of range"))?);
+        Ok(Some(events))
+    }
+
+    async fn fetch(&self, limit: u32) -> Result<Vec<StoredEvent>> {
+        let query = self.query(limit);
+        let rows = read(
+            &self.inner,
+            &query.sql,
+            &query.parameters(),
+            "scanning events",
+        )
+        .await?;
+        rows.iter().map(row::stored_event).collect()
+    }
+
+    /// The query for the next page: only bound values, in SQL built from fixed
+    /// fragments.
+    fn query(&self, limit: u32) -> Query {
+        let mut query = Query::new(&self.inner.sql.select_events);
+        let forwards = self.request.direction() == Direction::Forwards;
+        let (beyond, order) = if forwards {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
+        let key = if self.by_stream() {
+            "position"
+        } else {
+            "sequence_number"
+        };
+        match self.request.target() {
+            EventSourceIdentifier::Log(_) => {}
+            EventSourceIdentifier::Category(category) => {
+                query.filter("category =", Box::new(category.category.to_string()));
+            }
+            EventSourceIdentifier::Stream(stream) => {
+                query.filter("category =", Box::new(stream.category.to_string()));
+                query.filter("stream =", Box::new(stream.stream.to_string()));
+            }
+        }
+        if let Some(after) = self.request.after() {
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            query.filter(&format!("sequence_number {beyond}"), Box::new(after));
+        }
+        if let Some(from) = self.request.from_position() {
+            let from = i64::try_from(from).unwrap_or(i64::MAX);
+            query.filter(&format!("position {beyond}="), Box::new(from));
+        }
+        if let Some(names) = self.request.names() {
+            let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+            query.filter("name = ANY", Box::new(names));
+        }
+        if let Some(last) = self.last_key {
+            query.filter(&format!("{key} {beyond}"), Box::new(last));
+        }
+        if !self.by_stream() {
+            query.condition("transaction_id < pg_snapshot_xmin(pg_current_snapshot())");
+        }
+        query.finish(key, order, limit);
+        query
+    }
+}
+
+/// SQL under construction and its bound values.
+struct Query {
+    sql: String,
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+    conditions: usize,
+}
+
+impl Query {
+    fn new(select: &str) -> Self {
+        Self {
+            sql: select.trim_end().to_owned(),
+            values: Vec::new(),
+            conditions: 0,
+        }
+    }
+
+    fn condition(&mut self, condition: &str) {
+        let joiner = if self.conditions == 0 { "WHERE" } else { "AND" };
+        self.sql.push_str(&format!("\n {joiner} {condition}"));
+        self.conditions += 1;
+    }
+
+    /// Adds `<left> $n`, binding `value` as `$n`.
+    fn filter(&mut self, left: &str, value: Box<dyn ToSql + Sync + Send>) {
+        self.values.push(value);
+        let placeholder = format!("${}", self.values.len());
+        let condition = if left.ends_with("ANY") {
+            format!("{left}({placeholder})")
+        } else {
+            format!("{left} {placeholder}")
+        };
+        self.condition(&condition);
+    }
+
+    fn finish(&mut self, key: &str, order: &str, limit: u32) {
+        self.sql
+            .push_str(&format!("\n ORDER BY {key} {order}\n LIMIT {limit}"));
+    }
+
+    fn parameters(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// Waits, up to the adapter's horizon wait, until every event already committed
+/// in `target` is older than every running transaction, so a scan sees what
+/// committed before it began unless a long transaction holds the horizon back.
+async fn wait_for_horizon(inner: &Inner, target: &EventSourceIdentifier) -> Result<()> {
+    let deadline = Instant::now() + inner.horizon_wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let (committed, settled) = horizon(inner, target).await?;
+        if committed == settled || Instant::now() >= deadline {
+            if committed != settled {
+                tracing::debug!(
+                    ?committed,
+                    ?settled,
+                    "a running transaction holds the read horizon back; scanning what is settled"
+                );
+            }
+            return Ok(());
+        }
+        sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+async fn horizon(
+    inner: &Inner,
+    target: &EventSourceIdentifier,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let what = "reading the read horizon";
+    let rows = match target.category() {
+        None => read(inner, &inner.sql.horizon_log, &[], what).await?,
+        Some(category) => {
+            read(
+                inner,
+                &inner.sql.horizon_category,
+                &[&category.as_str()],
+                what,
+            )
+            .await?
+        }
+    };
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::corrupt("the read horizon query returned no row"))?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Runs a read on a pooled connection, holding it only for the query. A read
+/// that finds its connection broken (the server ended it since it was last
+/// used) is tried once more on another.
+async fn read(
+    inner: &Inner,
+    sql: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+    what: &'static str,
+) -> Result<Vec<Row>> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let client = inner.pool.get().await.map_err(error::pool)?;
+        let result = match client.prepare_cached(sql).await {
+            Ok(statement) => client.query(&statement, parameters).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(rows) => return Ok(rows),
+            Err(e) if error::is_broken(&e) && attempts < 2 => error::release(client, &e),
+            Err(e) => {
+                error::release(client, &e);
+                return Err(error::database(e, what, WriteOutcome::NotWritten));
+            }
+        }
+    }
+}

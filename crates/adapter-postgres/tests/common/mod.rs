@@ -1,0 +1,134 @@
+//! Test support shared by the PostgreSQL adapter's test files.
+
+//! A fresh schema per test, dropped when the test passes (kept for inspection
+//! when it fails).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use eventblocks_core::{
+    async_trait, EventSourceIdentifier, EventStore, EventStream, Result, SaveRequest, ScanRequest,
+    StorageAdapter, StoredEvent,
+};
+use eventblocks_postgres::{PostgresAdapter, PostgresAdapterBuilder};
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".to_owned())
+}
+
+/// A schema name no other test (or test process) uses.
+pub fn unique_schema() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "eventblocks_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..8)
+            .unwrap_or_default()
+    )
+}
+
+/// The database URL with the test's schema as the application name, so the
+/// test's sessions can be found and ended when the test is over.
+fn url_named(schema: &str) -> String {
+    let url = database_url();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}application_name={schema}")
+}
+
+/// A migrated adapter in a fresh schema, configured by `configure`.
+pub async fn adapter_with(
+    configure: impl FnOnce(PostgresAdapterBuilder) -> PostgresAdapterBuilder,
+) -> TestAdapter {
+    let schema = unique_schema();
+    let builder = PostgresAdapter::builder()
+        .url(url_named(&schema))
+        .schema(&schema)
+        .pool_size(8);
+    let adapter = configure(builder).build().expect("a valid configuration");
+    adapter.migrate().await.unwrap_or_else(|error| {
+        panic!("could not migrate a test schema at DATABASE_URL ({error}); is PostgreSQL running?")
+    });
+    TestAdapter { adapter, schema }
+}
+
+pub async fn adapter() -> TestAdapter {
+    adapter_with(|builder| builder).await
+}
+
+pub async fn store() -> EventStore {
+    EventStore::new(adapter().await)
+}
+
+/// An adapter whose schema is dropped with it, unless the test is failing.
+#[derive(Debug)]
+pub struct TestAdapter {
+    pub adapter: PostgresAdapter,
+    pub schema: String,
+}
+
+impl Drop for TestAdapter {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping schema {} of a failed test", self.schema);
+            return;
+        }
+        drop_schema(self.schema.clone());
+    }
+}
+
+/// Ends the test's sessions and drops `schema`, on a thread of its own: the
+/// test's runtime may be the one blocked in this `drop`, so its connections
+/// cannot be relied on to close.
+pub fn drop_schema(schema: String) {
+    let url = database_url();
+    let dropping = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to drop a test schema");
+            tokio::spawn(connection);
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    &[&schema],
+                )
+                .await
+                .expect("end a test's sessions");
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .await
+                .expect("drop a test schema");
+        });
+    });
+    dropping.join().expect("the schema was dropped");
+}
+
+#[async_trait]
+impl StorageAdapter for TestAdapter {
+    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        self.adapter.save(request).await
+    }
+
+    fn scan(&self, request: ScanRequest) -> EventStream {
+        self.adapter.scan(request)
+    }
+
+    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
+        self.adapter.latest(target).await
+    }
+
+    fn wake_ups(&self) -> Option<eventblocks_core::WakeUps> {
+        self.adapter.wake_ups()
+    }
+}

@@ -1,0 +1,347 @@
+//! Behaviour only the PostgreSQL adapter has to show: its schema, its locking,
+//! its failure handling and the ordering guarantee against real concurrency.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventblocks_core::{
+    Error, EventStore, NewEvent, ScanQuery, StoredEvent, WriteCondition, WriteOutcome,
+};
+use eventblocks_postgres::PostgresAdapter;
+use futures::TryStreamExt;
+use serde_json::json;
+use tokio_postgres::NoTls;
+
+fn event(name: &str) -> NewEvent {
+    NewEvent::new(name, &json!({ "name": name })).unwrap()
+}
+
+async fn connect() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&common::database_url(), NoTls)
+        .await
+        .expect("connect to DATABASE_URL");
+    tokio::spawn(connection);
+    client
+}
+
+async fn log(store: &EventStore, after: u64) -> Vec<StoredEvent> {
+    store
+        .log()
+        .scan(ScanQuery::new().after(after))
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn publishes_and_reads_back_through_every_target() {
+    let store = common::store().await;
+    let stream = store.stream("profiles", "joe").unwrap();
+    let stored = stream
+        .publish(
+            [event("created"), event("renamed")],
+            WriteCondition::StreamIsEmpty,
+        )
+        .await
+        .unwrap();
+    let read: Vec<_> = stream.scan(ScanQuery::new()).try_collect().await.unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(log(&store, 0).await, stored);
+    let category = store.category("profiles").unwrap();
+    assert_eq!(category.latest().await.unwrap().as_ref(), stored.last());
+}
+
+#[tokio::test]
+async fn migrating_again_or_concurrently_changes_nothing() {
+    let test = common::adapter().await;
+    assert_eq!(test.adapter.migrate().await.unwrap(), 0);
+    let fresh = PostgresAdapter::builder()
+        .url(common::database_url())
+        .schema(common::unique_schema())
+        .build()
+        .unwrap();
+    let runs = futures::future::join_all((0..4).map(|_| fresh.migrate())).await;
+    let applied: usize = runs.into_iter().map(Result::unwrap).sum();
+    assert_eq!(
+        applied, 1,
+        "exactly one of the concurrent runs applies the migration"
+    );
+    common::drop_schema(fresh.schema().to_owned());
+}
+
+/// Sequence numbers are not committed in order: a reader tailing the log must
+/// not skip one that commits late.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_does_not_skip_an_event_that_commits_after_a_later_one() {
+    let test = common::adapter_with(|b| b.horizon_wait(Duration::from_millis(50))).await;
+    let schema = test.schema.clone();
+    let store = EventStore::new(test);
+    let first = store
+        .stream("orders", "a")
+        .unwrap()
+        .publish([event("placed")], WriteCondition::NoCondition)
+        .await
+        .unwrap();
+    assert_eq!(log(&store, 0).await, first);
+    let checkpoint = first[0].sequence_number;
+
+    // A transaction takes the next sequence number and stays open.
+    let mut slow = connect().await;
+    let slow = slow.transaction().await.unwrap();
+    slow.query_one(
+        &format!(
+            "INSERT INTO \"{schema}\".events
+                 (sequence_number, id, category, stream, position, name, payload, metadata,
+                  occurred_at, observed_at)
+             VALUES (\"{schema}\".events_allocate(1), gen_random_uuid(), 'orders', 'slow', 0,
+                     'placed', '{{}}', '{{}}', now(), now())
+             RETURNING sequence_number"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+
+    // A later sequence number commits first.
+    let later = store
+        .stream("orders", "b")
+        .unwrap()
+        .publish([event("placed")], WriteCondition::NoCondition)
+        .await
+        .unwrap();
+    assert!(
+        log(&store, checkpoint).await.is_empty(),
+        "the later event must wait for the earlier transaction"
+    );
+
+    slow.commit().await.unwrap();
+    let seen = log(&store, checkpoint).await;
+    let streams: Vec<&str> = seen.iter().map(|e| e.stream.stream.as_str()).collect();
+    assert_eq!(streams, ["slow", "b"], "both, in sequence order");
+    assert_eq!(seen[1], later[0]);
+}
+
+#[tokio::test]
+async fn publishes_twenty_thousand_events_at_once() {
+    let store = common::store().await;
+    let events: Vec<NewEvent> = (0..20_000).map(|_| event("tick")).collect();
+    let stored = store
+        .stream("clock", "ticks")
+        .unwrap()
+        .publish(events, WriteCondition::StreamIsEmpty)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 20_000);
+    let positions: Vec<u64> = stored.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (0..20_000).collect::<Vec<u64>>());
+    let read: Vec<StoredEvent> = store
+        .stream("clock", "ticks")
+        .unwrap()
+        .scan(ScanQuery::new())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(read, stored);
+}
+
+/// A save whose backend is killed writes nothing, and retrying it stores the
+/// events exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_save_leaves_nothing_and_its_retry_succeeds_once() {
+    let test = common::adapter().await;
+    let schema = test.schema.clone();
+    let store = EventStore::new(test);
+    let stream = store.stream("payments", "p-1").unwrap();
+    let events = vec![event("authorised"), event("captured")];
+
+    // Hold the stream's lock so the save waits inside its transaction.
+    let mut blocker = connect().await;
+    let blocker = blocker.transaction().await.unwrap();
+    let key = format!("eventblocks:{schema}.events:stream:8:paymentsp-1");
+    blocker
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .await
+        .unwrap();
+    let saving = tokio::spawn({
+        let stream = stream.clone();
+        let events = events.clone();
+        async move { stream.publish(events, WriteCondition::StreamIsEmpty).await }
+    });
+    let killer = connect().await;
+    let killed = wait_for(|| async {
+        let row = killer
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                  WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&schema],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0) == 1
+    })
+    .await;
+    assert!(killed, "the save never waited for the lock");
+    let error = saving.await.unwrap().unwrap_err();
+    assert!(matches!(error, Error::Unavailable { .. }), "{error:?}");
+    blocker.rollback().await.unwrap();
+    assert!(log(&store, 0).await.is_empty(), "nothing was written");
+
+    let stored = stream
+        .publish(events.clone(), WriteCondition::StreamIsEmpty)
+        .await
+        .unwrap();
+    let again = stream
+        .publish(events, WriteCondition::StreamIsEmpty)
+        .await
+        .unwrap();
+    assert_eq!(again, stored, "the second retry returns the stored events");
+    assert_eq!(log(&store, 0).await, stored, "stored exactly once");
+}
+
+/// A save that fails inside the sequence-number critical section must not
+/// leave its session lock on the pooled connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_save_leaves_no_lock_behind() {
+    let test = common::adapter_with(|b| b.pool_size(1)).await;
+    let schema = test.schema.clone();
+    let store = EventStore::new(test);
+    let stream = store.stream("accounts", "a-1").unwrap();
+    stream
+        .publish(
+            [event("opened"), event("named")],
+            WriteCondition::NoCondition,
+        )
+        .await
+        .unwrap();
+
+    let admin = connect().await;
+    let sequence = format!("\"{schema}\".events_sequence_number");
+    admin
+        .batch_execute(&format!("ALTER SEQUENCE {sequence} MAXVALUE 2"))
+        .await
+        .unwrap();
+    let error = stream
+        .publish([event("credited")], WriteCondition::NoCondition)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Backend { .. }), "{error:?}");
+    admin
+        .batch_execute(&format!("ALTER SEQUENCE {sequence} NO MAXVALUE"))
+        .await
+        .unwrap();
+
+    // Another connection must get through the critical section.
+    let other = EventStore::new(
+        PostgresAdapter::builder()
+            .url(common::database_url())
+            .schema(&schema)
+            .build()
+            .unwrap(),
+    );
+    let saved = tokio::time::timeout(
+        Duration::from_secs(5),
+        other
+            .stream("accounts", "a-2")
+            .unwrap()
+            .publish([event("opened")], WriteCondition::NoCondition),
+    )
+    .await
+    .expect("a lock was left behind")
+    .unwrap();
+    assert_eq!(saved[0].sequence_number, 3);
+    stream
+        .publish([event("credited")], WriteCondition::PositionIs(Some(1)))
+        .await
+        .expect("the failed save's connection is usable again");
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_times_out_within_the_configured_wait() {
+    let test =
+        common::adapter_with(|b| b.pool_size(1).pool_wait_timeout(Duration::from_millis(200)))
+            .await;
+    let held = test.adapter.pool().get().await.unwrap();
+    let store = EventStore::new(test);
+    let started = Instant::now();
+    let error = store
+        .stream("queue", "q")
+        .unwrap()
+        .publish([event("enqueued")], WriteCondition::NoCondition)
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(
+            error,
+            Error::Timeout {
+                outcome: WriteOutcome::NotWritten,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    assert!(waited < Duration::from_secs(2), "waited {waited:?}");
+    drop(held);
+}
+
+#[tokio::test]
+async fn connection_secrets_stay_out_of_debug_output_and_errors() {
+    let url = "postgres://eventblocks:hunter2-secret@127.0.0.1:9/postgres";
+    let adapter = PostgresAdapter::builder()
+        .url(url)
+        .connect_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let error = adapter.migrate().await.unwrap_err();
+    let shown = format!(
+        "{adapter:?} {error} {error:?} {:?}",
+        PostgresAdapter::builder().url(url)
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        matches!(error, Error::Unavailable { .. } | Error::Timeout { .. }),
+        "{error:?}"
+    );
+
+    let error = PostgresAdapter::connect("postgres://user:hunter2@[::1").unwrap_err();
+    assert!(error.is_invalid_input());
+    assert!(!format!("{error} {error:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn rejects_names_postgres_would_truncate_or_that_need_quoting() {
+    for (schema, table) in [("bad schema", "events"), ("ok", "x".repeat(60).as_str())] {
+        let error = PostgresAdapter::builder()
+            .url(common::database_url())
+            .schema(schema)
+            .table(table)
+            .build()
+            .unwrap_err();
+        assert!(error.is_invalid_input(), "{error}");
+    }
+}
+
+async fn wait_for<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+#[allow(dead_code)]
+fn assert_send_sync(adapter: PostgresAdapter) -> Arc<dyn eventblocks_core::StorageAdapter> {
+    Arc::new(adapter)
+}

@@ -1,0 +1,272 @@
+//! The PostgreSQL adapter's scenarios, next to raw SQL baselines on the same
+//! table in the same run:
+//!
+//! - `raw`: what PostgreSQL itself does for the same work: one autocommit
+//!   `INSERT` per call (`INSERT … SELECT unnest(…)` for batches), key-set paged
+//!   `SELECT`s for reads, no conditions checked, no ordering guarantee.
+//! - `global lock`: raw inserts serialised by one advisory lock held through
+//!   COMMIT, the usual way to get gap-free sequence numbers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use eventblocks_core::{EventStore, Json};
+use eventblocks_postgres::deadpool_postgres::{
+    Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+};
+use eventblocks_postgres::tokio_postgres::{self, NoTls};
+use eventblocks_postgres::PostgresAdapter;
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::report::Row;
+use crate::scenarios::{self, append_name, Bench, Sizes};
+use crate::subject::{payload, BenchResult, StoreSubject, Subject, CATEGORY};
+use crate::Options;
+
+const SCHEMA: &str = "eventblocks_bench";
+
+pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
+    let sizes = sizes(options);
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".to_owned());
+    let pool = pool(&url, 40)?;
+    let mut rows = Vec::new();
+
+    let (adapter, raw, locked) = fresh(&pool).await?;
+    let appends = Bench::new(vec![adapter.clone(), raw.clone(), locked], sizes);
+    let one_event = [
+        (1, 1, sizes.single_appends, false),
+        (32, 1, sizes.single_appends / 4, false),
+        (1, 1, sizes.single_appends, true),
+    ];
+    for (writers, batch, calls, conditional) in one_event {
+        if options.wants(&append_name(writers, batch, conditional)) {
+            rows.push(appends.appends(writers, batch, calls, conditional).await?);
+        }
+    }
+    let bench = Bench::new(vec![adapter.clone(), raw.clone()], sizes);
+    for (batch, calls) in [(100, sizes.batch_calls * 5), (1000, sizes.batch_calls)] {
+        if options.wants(&append_name(1, batch, false)) {
+            rows.push(bench.appends(1, batch, calls, false).await?);
+        }
+    }
+    if options.wants("read stream") {
+        rows.push(bench.stream_reads().await?);
+    }
+    if options.wants("latest") {
+        rows.push(bench.latest().await?);
+    }
+
+    // The scans start from a fresh table holding exactly the log size.
+    let (adapter, raw, _) = fresh(&pool).await?;
+    let subject = adapter.clone();
+    let bench = Bench::new(vec![adapter as Arc<dyn Subject>, raw], sizes);
+    if options.wants("scan log") || options.wants("subscription") {
+        bench.fill_log(0).await?;
+        rows.push(bench.log_scan().await?);
+        rows.push(scenarios::catch_up(&subject, sizes.runs, sizes.log_events).await?);
+    }
+    if options.wants("live") {
+        rows.push(scenarios::live_latency(&subject, 8, sizes.live_events_per_writer).await?);
+    }
+    Ok(rows)
+}
+
+fn sizes(options: &Options) -> Sizes {
+    let scale = if options.quick { 1 } else { 4 };
+    Sizes {
+        runs: options.runs,
+        single_appends: 500 * scale,
+        batch_calls: 10 * scale,
+        stream_reads: 25 * scale,
+        log_events: 50_000 * scale,
+        latest_calls: 1000 * scale,
+        live_events_per_writer: 25 * scale,
+    }
+}
+
+fn pool(url: &str, size: usize) -> BenchResult<Pool> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(std::time::Duration::from_secs(30)))
+        .build()?)
+}
+
+/// An empty, migrated schema and the three subjects over it.
+async fn fresh(
+    pool: &Pool,
+) -> BenchResult<(Arc<StoreSubject>, Arc<dyn Subject>, Arc<dyn Subject>)> {
+    pool.get()
+        .await?
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        .await?;
+    let adapter = PostgresAdapter::builder()
+        .pool(pool.clone())
+        .schema(SCHEMA)
+        .build()?;
+    adapter.migrate().await?;
+    let store = StoreSubject::new("eventblocks", EventStore::new(adapter));
+    let raw = RawSubject::new("raw", pool.clone(), false);
+    let locked = RawSubject::new("global lock", pool.clone(), true);
+    Ok((Arc::new(store), Arc::new(raw), Arc::new(locked)))
+}
+
+/// Hand-written SQL on the adapter's table.
+struct RawSubject {
+    label: String,
+    pool: Pool,
+    global_lock: bool,
+    payload: Json,
+    /// The next position of each stream this subject writes.
+    next_positions: Mutex<HashMap<String, i64>>,
+}
+
+const COLUMNS: &str = "sequence_number, id, category, stream, position, name, payload::text, \
+                       metadata::text, occurred_at, observed_at";
+
+impl RawSubject {
+    fn new(label: &str, pool: Pool, global_lock: bool) -> Self {
+        Self {
+            label: label.to_owned(),
+            pool,
+            global_lock,
+            payload: payload(),
+            next_positions: Mutex::default(),
+        }
+    }
+
+    fn positions(&self, stream: &str, count: usize) -> Vec<i64> {
+        let mut next = self.next_positions.lock();
+        let first = next.entry(stream.to_owned()).or_insert(0);
+        let positions = (*first..).take(count).collect();
+        *first += i64::try_from(count).unwrap_or(i64::MAX);
+        positions
+    }
+
+    /// Key-set paged reads, decoding every column as the adapter does.
+    async fn paged(
+        &self,
+        sql: &str,
+        first: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        key_column: usize,
+    ) -> BenchResult<usize> {
+        let mut last = -1i64;
+        let mut count = 0;
+        loop {
+            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = first.to_vec();
+            params.push(&last);
+            let client = self.pool.get().await?;
+            let statement = client.prepare_cached(sql).await?;
+            let rows = client.query(&statement, &params).await?;
+            drop(client);
+            for row in &rows {
+                decode(row)?;
+                last = row.try_get(key_column)?;
+            }
+            count += rows.len();
+            if rows.len() < 1000 {
+                return Ok(count);
+            }
+        }
+    }
+}
+
+fn decode(row: &tokio_postgres::Row) -> BenchResult<()> {
+    let _: i64 = row.try_get(0)?;
+    let _: Uuid = row.try_get(1)?;
+    let _: String = row.try_get(2)?;
+    let _: String = row.try_get(3)?;
+    let _: i64 = row.try_get(4)?;
+    let _: String = row.try_get(5)?;
+    let _: String = row.try_get(6)?;
+    let _: String = row.try_get(7)?;
+    let _: DateTime<Utc> = row.try_get(8)?;
+    let _: DateTime<Utc> = row.try_get(9)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Subject for RawSubject {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    async fn append(
+        &self,
+        stream: &str,
+        batch: usize,
+        _expected: Option<Option<u64>>,
+    ) -> BenchResult<()> {
+        let positions = self.positions(stream, batch);
+        let ids: Vec<Uuid> = (0..batch).map(|_| Uuid::now_v7()).collect();
+        let now = Utc::now();
+        let times = vec![now; batch];
+        let payloads = vec![self.payload.as_str(); batch];
+        let insert = format!(
+            "INSERT INTO {SCHEMA}.events
+                 (sequence_number, id, category, stream, position, name, payload, metadata,
+                  occurred_at, observed_at)
+             SELECT nextval('{SCHEMA}.events_sequence_number'), e.id, $2, $3, e.position,
+                    'order-placed', e.payload::jsonb, '{{}}'::jsonb, e.at, e.at
+               FROM unnest($1::uuid[], $4::bigint[], $5::text[], $6::timestamptz[])
+                    AS e(id, position, payload, at)"
+        );
+        let mut client = self.pool.get().await?;
+        let statement = client.prepare_cached(&insert).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&ids, &CATEGORY, &stream, &positions, &payloads, &times];
+        if self.global_lock {
+            let transaction = client.transaction().await?;
+            transaction
+                .execute("SELECT pg_advisory_xact_lock(1)", &[])
+                .await?;
+            transaction.execute(&statement, &params).await?;
+            transaction.commit().await?;
+        } else {
+            client.execute(&statement, &params).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_stream(&self, stream: &str) -> BenchResult<usize> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {SCHEMA}.events
+              WHERE category = $1 AND stream = $2 AND position > $3
+              ORDER BY position LIMIT 1000"
+        );
+        self.paged(&sql, &[&CATEGORY, &stream], 4).await
+    }
+
+    async fn scan_log(&self) -> BenchResult<usize> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {SCHEMA}.events
+              WHERE sequence_number > $1 ORDER BY sequence_number LIMIT 1000"
+        );
+        self.paged(&sql, &[], 0).await
+    }
+
+    async fn latest(&self, stream: &str) -> BenchResult<()> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {SCHEMA}.events
+              WHERE category = $1 AND stream = $2 ORDER BY position DESC LIMIT 1"
+        );
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&sql).await?;
+        if let Some(row) = client.query_opt(&statement, &[&CATEGORY, &stream]).await? {
+            decode(&row)?;
+        }
+        Ok(())
+    }
+}

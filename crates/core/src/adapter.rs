@@ -1,0 +1,137 @@
+//! The storage adapter trait: the seam between eventblocks and a storage backend.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use crate::error::Result;
+use crate::event::StoredEvent;
+use crate::identifier::EventSourceIdentifier;
+use crate::scan::{ScanQuery, ScanRequest};
+use crate::subscription::WakeUps;
+use crate::write::SaveRequest;
+
+/// A lazily produced sequence of events that borrows nothing; errors arrive as
+/// items.
+pub type EventStream = BoxStream<'static, Result<StoredEvent>>;
+
+/// The scope within which an adapter serialises writes: the lock a write holds
+/// while its condition is checked and its events inserted.
+///
+/// The ordering guarantee for readers holds under all three, so the default is
+/// [`SerialisationGuarantee::Stream`], which lets writes to different streams
+/// proceed in parallel. Choose a wider scope when an application's invariants span
+/// streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SerialisationGuarantee {
+    /// One write at a time in the whole log.
+    Log,
+    /// One write at a time per category.
+    Category,
+    /// One write at a time per stream.
+    #[default]
+    Stream,
+}
+
+/// Storage for events. Implement this to add a backend; run
+/// `eventblocks-testkit`'s conformance suite to prove it behaves like the others.
+///
+/// Callers use it through [`crate::EventStore`]. Requests arrive validated
+/// ([`SaveRequest`], [`ScanRequest`]), so an adapter never sees bad input.
+///
+/// # Contract
+/// - **Atomic saves.** [`StorageAdapter::save`] stores every event of the request,
+///   at consecutive positions of each stream, or none. Conditions are checked
+///   against each stream's state read under the serialisation lock, by
+///   [`SaveRequest::plan`], which also recognises an idempotent retry.
+/// - **Positions** are 0-based and gapless within a stream.
+/// - **Sequence numbers** start at 1, are unique and increase in the order
+///   readers see events; they may have gaps. A scan "after 0" reads from the
+///   start.
+/// - **Ordering guarantee.** A reader that scans the log or a category, remembers
+///   the last sequence number it saw and later scans again after it, never misses
+///   an event, however many writers commit concurrently.
+/// - **Read-your-writes.** A stream scan or `latest` of a stream right after a save
+///   returns sees the saved events.
+#[async_trait]
+pub trait StorageAdapter: Send + Sync + fmt::Debug + 'static {
+    /// Carries out an atomic save of one or more streams of one category and
+    /// returns the stored events in request order.
+    ///
+    /// # Errors
+    /// [`crate::Error::UnmetCondition`] or [`crate::Error::EventIdConflict`] as
+    /// decided by [`SaveRequest::plan`] (nothing written); backend failures as
+    /// [`crate::Error::Conflict`], [`crate::Error::Unavailable`],
+    /// [`crate::Error::Timeout`] or [`crate::Error::Backend`], with
+    /// [`crate::WriteOutcome::Unknown`] when the save may have been committed.
+    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>>;
+
+    /// Streams the events `request` selects, lazily, in bounded memory.
+    ///
+    /// # Errors
+    /// Backend failures arrive as stream items; the stream ends after one.
+    fn scan(&self, request: ScanRequest) -> EventStream;
+
+    /// The last event of `target`, or `None` when it has none.
+    ///
+    /// The default takes the first event of a backwards scan; override it when the
+    /// backend has something faster.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
+        let request = ScanRequest::new(target.clone(), ScanQuery::new().backwards().limit(1))?;
+        self.scan(request).next().await.transpose()
+    }
+
+    /// Signals that new events may have been committed, for live subscriptions.
+    ///
+    /// Return a stream that yields soon after each commit (a notification
+    /// channel, `LISTEN/NOTIFY`, …); the default, `None`, makes subscriptions
+    /// poll. Subscriptions always poll as a fallback as well, so a missed signal
+    /// only delays delivery.
+    fn wake_ups(&self) -> Option<WakeUps> {
+        None
+    }
+}
+
+#[async_trait]
+impl<T: StorageAdapter + ?Sized> StorageAdapter for Arc<T> {
+    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        (**self).save(request).await
+    }
+
+    fn scan(&self, request: ScanRequest) -> EventStream {
+        (**self).scan(request)
+    }
+
+    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
+        (**self).latest(target).await
+    }
+
+    fn wake_ups(&self) -> Option<WakeUps> {
+        (**self).wake_ups()
+    }
+}
+
+#[async_trait]
+impl<T: StorageAdapter + ?Sized> StorageAdapter for Box<T> {
+    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        (**self).save(request).await
+    }
+
+    fn scan(&self, request: ScanRequest) -> EventStream {
+        (**self).scan(request)
+    }
+
+    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
+        (**self).latest(target).await
+    }
+
+    fn wake_ups(&self) -> Option<WakeUps> {
+        (**self).wake_ups()
+    }
+}

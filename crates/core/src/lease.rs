@@ -1,0 +1,141 @@
+//! Partitions and leases: how several processes running the same consumer share
+//! its work so that each partition is processed by one of them at a time.
+
+use std::hash::Hasher;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+use crate::identifier::{Name, StreamIdentifier};
+
+/// The partition, out of `partitions`, that `stream`'s events belong to.
+///
+/// Every event of a stream is in the same partition, so per-stream order is kept
+/// when partitions are processed in parallel. The hash is stable across
+/// processes, platforms and releases (64-bit FNV-1a over the category, a NUL and
+/// the stream name, modulo `partitions`).
+///
+/// ```
+/// use eventblocks_core::{partition_of, StreamIdentifier};
+///
+/// let stream = StreamIdentifier::new("orders", "order-42")?;
+/// assert!(partition_of(&stream, 8) < 8);
+/// assert_eq!(partition_of(&stream, 8), partition_of(&stream, 8));
+/// # Ok::<(), eventblocks_core::Error>(())
+/// ```
+pub fn partition_of(stream: &StreamIdentifier, partitions: u32) -> u32 {
+    let mut hasher = Fnv1a::default();
+    // Names hold no NUL, so NUL separates them unambiguously.
+    hasher.write(stream.category.as_bytes());
+    hasher.write(&[0]);
+    hasher.write(stream.stream.as_bytes());
+    let partitions = u64::from(partitions.max(1));
+    u32::try_from(hasher.finish() % partitions).unwrap_or(0)
+}
+
+/// FNV-1a, chosen because it is fixed by its specification: partition numbers
+/// must not change when the standard library's hasher does.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A held lease on one partition of a consumer. Dropping it, or its holder's
+/// death (a closed database connection, a dead process), releases it.
+pub trait Lease: Send + Sync + std::fmt::Debug {
+    /// The consumer the lease is for.
+    fn consumer(&self) -> &Name;
+
+    /// The partition held.
+    fn partition(&self) -> u32;
+
+    /// Resolves if the lease is lost (the connection holding it died); a holder
+    /// must then stop processing the partition.
+    fn lost(&self) -> BoxFuture<'static, ()>;
+}
+
+/// Hands out leases on consumer partitions.
+///
+/// # Contract
+/// At most one [`Lease`] per (consumer, partition) exists at a time, across every
+/// process sharing the backend. A lease whose holder dies is released without the
+/// holder's help.
+#[async_trait]
+pub trait Leases: Send + Sync + std::fmt::Debug + 'static {
+    /// Takes the lease on `partition` of `consumer` if nobody holds it.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn try_acquire(&self, consumer: &Name, partition: u32) -> Result<Option<Box<dyn Lease>>>;
+}
+
+/// The checkpoint name of one partition of a consumer: `consumer` for a consumer
+/// with a single partition, `consumer#partition` otherwise.
+///
+/// # Errors
+/// If the combined name is too long.
+pub fn partition_checkpoint(consumer: &Name, partition: u32, partitions: u32) -> Result<Name> {
+    if partitions <= 1 {
+        return Ok(consumer.clone());
+    }
+    Name::new("consumer", format!("{consumer}#{partition}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_and_spread() {
+        let stream = |name: &str| StreamIdentifier::new("orders", name).unwrap();
+        // Fixed values: a change here would move streams between partitions.
+        assert_eq!(
+            partition_of(&stream("order-1"), u32::MAX),
+            fnv_reference("orders\0order-1")
+        );
+        let mut counts = [0_u32; 4];
+        for index in 0..4000 {
+            counts[partition_of(&stream(&format!("order-{index}")), 4) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&count| (800..1200).contains(&count)),
+            "{counts:?}"
+        );
+        assert_eq!(partition_of(&stream("x"), 0), 0);
+    }
+
+    /// FNV-1a written out from its specification.
+    fn fnv_reference(text: &str) -> u32 {
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        u32::try_from(hash % u64::from(u32::MAX)).unwrap()
+    }
+
+    #[test]
+    fn checkpoint_names() {
+        let consumer = Name::new("consumer", "emails").unwrap();
+        assert_eq!(partition_checkpoint(&consumer, 0, 1).unwrap(), consumer);
+        assert_eq!(
+            partition_checkpoint(&consumer, 3, 8).unwrap().as_str(),
+            "emails#3"
+        );
+    }
+}

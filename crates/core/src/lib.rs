@@ -1,0 +1,35 @@
+#![doc = include_str!("../README.md")]
+
+mod adapter;
+mod checkpoint;
+mod condition;
+mod error;
+mod event;
+mod identifier;
+mod json;
+mod lease;
+mod retry;
+mod scan;
+mod store;
+mod subscription;
+mod write;
+
+pub use adapter::{EventStream, SerialisationGuarantee, StorageAdapter};
+pub use checkpoint::CheckpointStore;
+pub use condition::{StreamState, WriteCondition};
+pub use error::{BoxError, Error, Result, WriteOutcome};
+pub use event::{NewEvent, StoredEvent};
+pub use identifier::{
+    CategoryIdentifier, EventSourceIdentifier, LogIdentifier, Name, StreamIdentifier,
+    MAX_NAME_BYTES,
+};
+pub use json::Json;
+pub use lease::{partition_checkpoint, partition_of, Lease, Leases};
+pub use retry::{ignore_unmet_condition, retry_on_unmet_condition};
+pub use scan::{Direction, ScanQuery, ScanRequest};
+pub use store::{CategoryHandle, EventStore, LogHandle, StreamHandle};
+pub use subscription::{SubscriptionMessage, SubscriptionOptions, SubscriptionStream, WakeUps};
+pub use write::{SavePlan, SaveRequest, StreamWrite};
+
+/// Re-exported so adapters implement [`StorageAdapter`] with the same version.
+pub use async_trait::async_trait;

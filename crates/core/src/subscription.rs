@@ -1,0 +1,237 @@
+//! Catch-up subscriptions: the stored events after a checkpoint, then new ones as
+//! they are committed, with no gap and no duplicate.
+//!
+//! A subscription is built only on [`StorageAdapter::scan`] and the ordering
+//! guarantee: it scans after the last sequence number it delivered, so an event
+//! committed out of order is still delivered. An adapter makes it live by
+//! offering [`StorageAdapter::wake_ups`]; without them, or when a wake-up is
+//! lost, the subscription polls every [`SubscriptionOptions::poll_interval`], so a
+//! lost wake-up only delays delivery, never stalls it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::{future, StreamExt, TryStreamExt};
+
+use crate::adapter::StorageAdapter;
+use crate::error::{Error, Result};
+use crate::event::StoredEvent;
+use crate::identifier::EventSourceIdentifier;
+use crate::scan::{ScanQuery, ScanRequest};
+
+/// Signals that new events may have been committed. Each item is a hint only;
+/// subscriptions re-scan after it.
+pub type WakeUps = BoxStream<'static, ()>;
+
+/// The items of a subscription.
+pub type SubscriptionStream = BoxStream<'static, Result<SubscriptionMessage>>;
+
+/// What a subscription delivers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SubscriptionMessage {
+    /// The next event, in increasing sequence order.
+    Event(StoredEvent),
+    /// Every event committed so far has been delivered; the subscription now waits
+    /// for new ones. Sent once each time the subscription runs dry.
+    CaughtUp {
+        /// The sequence number of the last event delivered (or the starting
+        /// checkpoint), if any.
+        checkpoint: Option<u64>,
+    },
+}
+
+/// Where a subscription starts and what it follows.
+///
+/// ```
+/// use std::time::Duration;
+/// use eventblocks_core::SubscriptionOptions;
+///
+/// let options = SubscriptionOptions::new()
+///     .after(41)
+///     .names(["order-placed"])
+///     .poll_interval(Duration::from_millis(500));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionOptions {
+    after: Option<u64>,
+    names: Option<Vec<String>>,
+    poll_interval: Duration,
+    page_size: u64,
+}
+
+impl Default for SubscriptionOptions {
+    fn default() -> Self {
+        Self {
+            after: None,
+            names: None,
+            poll_interval: Duration::from_secs(1),
+            page_size: 1000,
+        }
+    }
+}
+
+impl SubscriptionOptions {
+    /// From the beginning of the source, waking on the adapter's signals and
+    /// polling once a second.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Start after this sequence number (a consumer's checkpoint), exclusive.
+    #[must_use]
+    pub fn after(mut self, checkpoint: u64) -> Self {
+        self.after = Some(checkpoint);
+        self
+    }
+
+    /// Start after `checkpoint` if there is one, else at the beginning.
+    #[must_use]
+    pub fn after_checkpoint(mut self, checkpoint: Option<u64>) -> Self {
+        self.after = checkpoint;
+        self
+    }
+
+    /// Only events with one of these names.
+    #[must_use]
+    pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.names = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long to wait for a wake-up before scanning anyway.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// How many events to read per scan while catching up.
+    #[must_use]
+    pub fn page_size(mut self, page_size: u64) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.poll_interval.is_zero() {
+            return Err(Error::invalid("poll_interval", "must be longer than zero"));
+        }
+        if self.page_size == 0 {
+            return Err(Error::invalid("page_size", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn scan_query(&self, after: Option<u64>) -> ScanQuery {
+        let mut query = ScanQuery::new().limit(self.page_size);
+        if let Some(after) = after {
+            query = query.after(after);
+        }
+        if let Some(names) = &self.names {
+            query = query.names(names.clone());
+        }
+        query
+    }
+}
+
+/// Starts a subscription to `target` over `adapter`.
+pub(crate) fn subscribe(
+    adapter: Arc<dyn StorageAdapter>,
+    target: EventSourceIdentifier,
+    options: SubscriptionOptions,
+) -> Result<SubscriptionStream> {
+    options.validate()?;
+    // Validate the target and names once, up front.
+    ScanRequest::new(target.clone(), options.scan_query(options.after))?;
+    // Ask for wake-ups before the first scan, so nothing committed during it is
+    // missed.
+    let wake_ups = adapter.wake_ups();
+    let follower = Follower {
+        adapter,
+        target,
+        checkpoint: options.after,
+        options,
+        buffered: VecDeque::new(),
+        wake_ups,
+        reported_caught_up: false,
+        failed: false,
+    };
+    Ok(
+        futures::stream::unfold(follower, |mut follower| async move {
+            let message = follower.next().await?;
+            Some((message, follower))
+        })
+        .boxed(),
+    )
+}
+
+struct Follower {
+    adapter: Arc<dyn StorageAdapter>,
+    target: EventSourceIdentifier,
+    options: SubscriptionOptions,
+    checkpoint: Option<u64>,
+    buffered: VecDeque<StoredEvent>,
+    wake_ups: Option<WakeUps>,
+    reported_caught_up: bool,
+    failed: bool,
+}
+
+impl Follower {
+    async fn next(&mut self) -> Option<Result<SubscriptionMessage>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                self.checkpoint = Some(event.sequence_number);
+                return Some(Ok(SubscriptionMessage::Event(event)));
+            }
+            match self.fetch().await {
+                Err(error) => {
+                    self.failed = true;
+                    return Some(Err(error));
+                }
+                Ok(true) => continue,
+                Ok(false) => {}
+            }
+            if !self.reported_caught_up {
+                self.reported_caught_up = true;
+                return Some(Ok(SubscriptionMessage::CaughtUp {
+                    checkpoint: self.checkpoint,
+                }));
+            }
+            self.wait().await;
+        }
+    }
+
+    /// Reads the next page after the checkpoint; whether it found any events.
+    async fn fetch(&mut self) -> Result<bool> {
+        let request = ScanRequest::new(
+            self.target.clone(),
+            self.options.scan_query(self.checkpoint),
+        )?;
+        let page: Vec<StoredEvent> = self.adapter.scan(request).try_collect().await?;
+        if page.is_empty() {
+            return Ok(false);
+        }
+        self.reported_caught_up = false;
+        self.buffered.extend(page);
+        Ok(true)
+    }
+
+    async fn wait(&mut self) {
+        let sleep = std::pin::pin!(tokio::time::sleep(self.options.poll_interval));
+        let Some(wake_ups) = &mut self.wake_ups else {
+            sleep.await;
+            return;
+        };
+        if let future::Either::Left((None, _)) = future::select(wake_ups.next(), sleep).await {
+            tracing::debug!("wake-ups ended; the subscription polls from now on");
+            self.wake_ups = None;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Projectors and the projection store.

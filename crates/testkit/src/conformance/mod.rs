@@ -1,0 +1,162 @@
+//! The event-store conformance suite: every behaviour DESIGN.md promises, as
+//! cases any adapter runs.
+//!
+//! Run it with one macro in a test file of your adapter's crate; each case
+//! becomes its own `#[tokio::test]` with a fresh store from your factory:
+//!
+//! ```ignore
+//! use eventblocks_core::EventStore;
+//! use eventblocks_memory::MemoryAdapter;
+//!
+//! eventblocks_testkit::event_store_suite!(|| async { EventStore::new(MemoryAdapter::new()) });
+//! ```
+//!
+//! or call [`run_all`] to run every case and get the failures back. A case
+//! panics with a message saying what differed.
+
+mod bad_input;
+mod concurrency;
+mod conditions;
+mod idempotency;
+mod model;
+mod reads;
+mod support;
+mod writes;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use eventblocks_core::EventStore;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+pub use bad_input::*;
+pub use concurrency::*;
+pub use conditions::*;
+pub use idempotency::*;
+pub use model::*;
+pub use reads::*;
+pub use writes::*;
+
+/// Calls `$callback!($($args)*; case, case, …)` with the name of every case:
+/// the one list of cases, used by [`event_store_suite!`](crate::event_store_suite)
+/// and [`CASES`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_event_store_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! { $($args)* ;
+            round_trip_keeps_every_field,
+            a_publish_is_stored_contiguously,
+            sequence_numbers_increase_across_streams,
+            a_category_publish_writes_every_stream,
+            no_condition_always_holds,
+            position_is_checks_the_last_position,
+            stream_is_empty_checks_for_no_events,
+            and_needs_both_conditions,
+            or_needs_either_condition,
+            category_conditions_hold_per_stream,
+            a_failed_category_publish_writes_no_stream,
+            empty_targets_have_nothing,
+            latest_of_every_target,
+            a_log_scan_resumes_after_a_sequence_number,
+            a_category_scan_keeps_to_its_category,
+            a_stream_scan_starts_from_a_position,
+            scans_run_backwards,
+            a_limit_caps_a_scan,
+            a_name_filter_keeps_only_those_names,
+            query_options_combine,
+            reads_see_the_writer_own_writes,
+            scans_page_through_many_events,
+            one_of_many_conditional_writers_wins,
+            retrying_writers_fill_every_position_once,
+            concurrent_writers_lose_nothing,
+            tailing_readers_see_every_event_in_order,
+            a_retry_returns_the_stored_events,
+            a_retry_of_a_category_publish_returns_the_stored_events,
+            reusing_an_id_with_other_content_is_rejected,
+            reusing_an_id_in_another_stream_is_rejected,
+            bad_names_are_rejected,
+            nul_characters_in_json_are_rejected,
+            metadata_must_be_an_object,
+            duplicate_ids_in_one_publish_are_rejected,
+            a_nil_id_is_rejected,
+            an_empty_publish_is_rejected,
+            positions_beyond_i64_are_rejected,
+            a_limit_of_zero_is_rejected,
+            bad_input_writes_nothing,
+            random_operations_match_a_reference_model,
+        }
+    };
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each running against
+/// a fresh store from `$factory` (a closure returning a future of an
+/// [`EventStore`]).
+#[macro_export]
+macro_rules! event_store_suite {
+    ($factory:expr) => {
+        $crate::__with_event_store_cases!(__event_store_tests!($factory));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_store_tests {
+    ($factory:expr ; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store: $crate::__reexports::EventStore = ($factory)().await;
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_store_case_table {
+    ( ; $($case:ident),* $(,)?) => {
+        /// Every conformance case by name, in the order the suite runs them.
+        pub const CASES: &[(&str, Case)] = &[
+            $( (stringify!($case), |store| Box::pin($case(store))) ),*
+        ];
+    };
+}
+
+/// A conformance case: takes a fresh store, panics if the adapter differs.
+pub type Case = fn(EventStore) -> BoxFuture<'static, ()>;
+
+crate::__with_event_store_cases!(__event_store_case_table!());
+
+/// A case that failed, and why.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The case's name.
+    pub case: &'static str,
+    /// The panic message.
+    pub message: String,
+}
+
+/// Runs every case, one after another, each with a fresh store from
+/// `factory`, and returns the failures (empty when the adapter conforms).
+pub async fn run_all<F, Fut>(factory: F) -> Vec<Failure>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = EventStore>,
+{
+    let mut failures = Vec::new();
+    for (case, run) in CASES {
+        let store = factory().await;
+        if let Err(panic) = AssertUnwindSafe(run(store)).catch_unwind().await {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panicked".to_owned());
+            failures.push(Failure { case, message });
+        }
+    }
+    failures
+}

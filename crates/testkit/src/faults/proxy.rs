@@ -1,0 +1,332 @@
+//! A TCP proxy between a PostgreSQL client and server that injects network
+//! faults: it can black-hole traffic, cut every connection, or cut a connection
+//! exactly around a `COMMIT`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// A one-shot fault, armed with [`FaultProxy::arm`]; it strikes the next
+/// `COMMIT` any client sends through the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommitFault {
+    /// Close the connection instead of forwarding the `COMMIT`: the server
+    /// never commits.
+    CutBeforeCommit,
+    /// Forward the `COMMIT`, wait for the server's answer (so the commit has
+    /// happened), then close the client's connection without relaying it.
+    CutAfterCommit,
+}
+
+/// A fault-injecting TCP proxy in front of a PostgreSQL server.
+///
+/// Point clients at [`FaultProxy::address`]. Every connection is relayed to the
+/// upstream server until a fault is injected. Dropping the proxy closes it.
+#[derive(Debug)]
+pub struct FaultProxy {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: SocketAddr,
+    /// While true, bytes are neither read nor forwarded in either direction.
+    black_hole: watch::Sender<bool>,
+    /// Every relayed connection waits on this and closes when notified.
+    cut_all: Notify,
+    generation: Mutex<u64>,
+    armed: Mutex<Option<CommitFault>>,
+    struck: Notify,
+    refusing: AtomicBool,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free loopback port, relaying to `upstream`.
+    ///
+    /// # Errors
+    /// If no port can be bound.
+    pub async fn start(upstream: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream,
+            black_hole: watch::channel(false).0,
+            cut_all: Notify::new(),
+            generation: Mutex::new(0),
+            armed: Mutex::new(None),
+            struck: Notify::new(),
+            refusing: AtomicBool::new(false),
+        });
+        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(Self {
+            address,
+            shared,
+            accept,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops forwarding in both directions without closing anything, like a
+    /// network partition; new connections hang too.
+    pub fn black_hole(&self) {
+        self.shared.black_hole.send_replace(true);
+    }
+
+    /// Ends a black hole: bytes flow again.
+    pub fn heal(&self) {
+        self.shared.black_hole.send_replace(false);
+    }
+
+    /// Closes every open connection at once.
+    pub fn cut_all(&self) {
+        *self.shared.generation.lock() += 1;
+        self.shared.cut_all.notify_waiters();
+    }
+
+    /// Refuses (closes at once) new connections while `refuse` is true.
+    pub fn refuse_connections(&self, refuse: bool) {
+        self.shared.refusing.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Arms a one-shot fault for the next `COMMIT` through the proxy.
+    pub fn arm(&self, fault: CommitFault) {
+        *self.shared.armed.lock() = Some(fault);
+    }
+
+    /// Waits until an armed fault has struck.
+    pub async fn struck(&self) {
+        self.shared.struck.notified().await;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut_all();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    while let Ok((client, _)) = listener.accept().await {
+        if shared.refusing.load(Ordering::SeqCst) {
+            drop(client);
+            continue;
+        }
+        tokio::spawn(relay(client, shared.clone()));
+    }
+}
+
+async fn relay(client: TcpStream, shared: Arc<Shared>) {
+    let generation = *shared.generation.lock();
+    let Ok(server) = TcpStream::connect(shared.upstream).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    let cut = shared.cut_all.notified();
+    tokio::pin!(cut);
+    if *shared.generation.lock() != generation {
+        return;
+    }
+    let commit_seen = Arc::new(Notify::new());
+    let upstream = client_to_server(
+        client_read,
+        server_write,
+        shared.clone(),
+        commit_seen.clone(),
+    );
+    let downstream = server_to_client(server_read, client_write, shared.clone(), commit_seen);
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+        () = &mut cut => {}
+    }
+    // Dropping the halves closes both sockets.
+}
+
+/// Waits while the proxy is a black hole.
+async fn pass_black_hole(shared: &Shared) {
+    let mut state = shared.black_hole.subscribe();
+    let _ = state.wait_for(|black| !black).await;
+}
+
+async fn client_to_server(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    shared: Arc<Shared>,
+    commit_seen: Arc<Notify>,
+) -> io::Result<()> {
+    let mut framer = Framer::default();
+    let mut buffer = vec![0_u8; 64 * 1024];
+    loop {
+        pass_black_hole(&shared).await;
+        let read = from.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        pass_black_hole(&shared).await;
+        let chunk = &buffer[..read];
+        if framer.feed(chunk) {
+            let fault = shared.armed.lock().take();
+            match fault {
+                Some(CommitFault::CutBeforeCommit) => {
+                    shared.struck.notify_waiters();
+                    return Ok(());
+                }
+                Some(CommitFault::CutAfterCommit) => {
+                    to.write_all(chunk).await?;
+                    commit_seen.notify_one();
+                    // Keep the server side open until its answer has been read.
+                    std::future::pending::<()>().await;
+                }
+                None => {}
+            }
+        }
+        to.write_all(chunk).await?;
+    }
+}
+
+async fn server_to_client(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    shared: Arc<Shared>,
+    commit_seen: Arc<Notify>,
+) -> io::Result<()> {
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut awaiting_commit_answer = false;
+    loop {
+        pass_black_hole(&shared).await;
+        let read = tokio::select! {
+            read = from.read(&mut buffer) => read?,
+            () = commit_seen.notified(), if !awaiting_commit_answer => {
+                awaiting_commit_answer = true;
+                continue;
+            }
+        };
+        if read == 0 {
+            return Ok(());
+        }
+        if awaiting_commit_answer {
+            // The server answered the COMMIT: it has committed. Drop the answer.
+            shared.struck.notify_waiters();
+            return Ok(());
+        }
+        pass_black_hole(&shared).await;
+        to.write_all(&buffer[..read]).await?;
+    }
+}
+
+/// Splits the client's byte stream into protocol messages and spots `COMMIT`.
+#[derive(Debug, Default)]
+struct Framer {
+    started: bool,
+    pending: Vec<u8>,
+}
+
+/// The protocol codes of the untyped requests that precede a startup message.
+const SSL_REQUEST: u32 = 80_877_103;
+const GSS_REQUEST: u32 = 80_877_104;
+
+impl Framer {
+    /// Takes a chunk; whether it completes a message that commits.
+    fn feed(&mut self, chunk: &[u8]) -> bool {
+        self.pending.extend_from_slice(chunk);
+        let mut commits = false;
+        while let Some((length, message_commits)) = self.next_message() {
+            commits |= message_commits;
+            self.pending.drain(..length);
+        }
+        commits
+    }
+
+    /// The length of the next complete message, and whether it commits.
+    fn next_message(&mut self) -> Option<(usize, bool)> {
+        if !self.started {
+            let length = read_u32(&self.pending, 0)? as usize;
+            if self.pending.len() < length {
+                return None;
+            }
+            let code = read_u32(&self.pending, 4)?;
+            self.started = code != SSL_REQUEST && code != GSS_REQUEST;
+            return Some((length, false));
+        }
+        let length = read_u32(&self.pending, 1)? as usize + 1;
+        if self.pending.len() < length {
+            return None;
+        }
+        let kind = self.pending[0];
+        let body = &self.pending[5..length];
+        Some((length, matches!(kind, b'Q' | b'P') && is_commit(body)))
+    }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let slice = bytes.get(at..at + 4)?;
+    Some(u32::from_be_bytes(slice.try_into().ok()?))
+}
+
+/// Whether a simple query or a parse message's text is a `COMMIT`.
+fn is_commit(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_uppercase();
+    text.split(['\0', ';']).any(|statement| {
+        matches!(
+            statement.trim(),
+            "COMMIT" | "END" | "COMMIT TRANSACTION" | "COMMIT WORK"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: u8, text: &str) -> Vec<u8> {
+        let mut bytes = vec![kind];
+        let length = u32::try_from(text.len() + 5).unwrap();
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(0);
+        bytes
+    }
+
+    fn startup() -> Vec<u8> {
+        let mut bytes = 8_u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&196_608_u32.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn spots_commit_across_chunks() {
+        let mut framer = Framer::default();
+        assert!(!framer.feed(&startup()));
+        assert!(!framer.feed(&message(b'Q', "INSERT INTO x VALUES (1)")));
+        let commit = message(b'Q', "COMMIT");
+        assert!(!framer.feed(&commit[..3]));
+        assert!(framer.feed(&commit[3..]));
+    }
+
+    #[test]
+    fn ignores_commit_inside_other_text() {
+        let mut framer = Framer::default();
+        framer.feed(&startup());
+        assert!(!framer.feed(&message(b'Q', "SELECT 'COMMIT'")));
+        assert!(!framer.feed(&message(b'D', "COMMIT")));
+    }
+}

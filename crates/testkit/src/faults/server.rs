@@ -1,0 +1,188 @@
+//! A private PostgreSQL server for tests that must crash or restart one.
+//!
+//! It runs `initdb` and `pg_ctl` from the machine's PostgreSQL installation in
+//! a fresh directory, on its own port, with trust authentication on loopback
+//! only. Those programs refuse to run as root, so as root they are run as the
+//! `postgres` user through `runuser`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A PostgreSQL server of the test's own; stopped and deleted on drop.
+#[derive(Debug)]
+pub struct PrivateServer {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+/// Where PostgreSQL's server programs are looked for, newest first, unless
+/// `EVENTBLOCKS_PG_BIN` names the folder.
+fn find_bin() -> io::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("EVENTBLOCKS_PG_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "no PostgreSQL server programs (initdb, pg_ctl) under /usr/lib/postgresql; install postgresql or set EVENTBLOCKS_PG_BIN",
+        )
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}
+
+/// Runs a PostgreSQL program, as `postgres` when we are root.
+fn run(program: &Path, args: &[&str]) -> io::Result<Output> {
+    let output = if is_root() {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(program)
+            .args(args)
+            .output()?
+    } else {
+        Command::new(program).args(args).output()?
+    };
+    if output.status.success() {
+        return Ok(output);
+    }
+    Err(io::Error::other(format!(
+        "{} {} failed: {}{}",
+        program.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )))
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl PrivateServer {
+    /// Creates and starts a server on a free port.
+    ///
+    /// # Errors
+    /// If the PostgreSQL programs are missing or fail.
+    pub fn start() -> io::Result<Self> {
+        let bin = find_bin()?;
+        let port = free_port()?;
+        let data =
+            std::env::temp_dir().join(format!("eventblocks-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&data)?;
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&data)
+                .status()?;
+            if !status.success() {
+                return Err(io::Error::other(
+                    "cannot hand the data folder to the postgres user",
+                ));
+            }
+        }
+        let data_arg = data.to_string_lossy().into_owned();
+        run(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data_arg,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        )?;
+        let server = Self { bin, data, port };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// The server's address.
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// A connection URL for the `postgres` database as user `postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// (Re)starts the server and waits until it accepts connections.
+    ///
+    /// # Errors
+    /// If `pg_ctl` fails.
+    pub fn restart(&self) -> io::Result<()> {
+        let data = self.data.to_string_lossy().into_owned();
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data}",
+            self.port
+        );
+        let log = self.data.join("server.log").to_string_lossy().into_owned();
+        run(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
+        )?;
+        Ok(())
+    }
+
+    /// Kills the server the hard way (`pg_ctl stop -m immediate`): no clean
+    /// shutdown, crash recovery on the next start.
+    ///
+    /// # Errors
+    /// If `pg_ctl` fails.
+    pub fn crash(&self) -> io::Result<()> {
+        let data = self.data.to_string_lossy().into_owned();
+        run(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        )?;
+        Ok(())
+    }
+
+    /// Runs SQL through `psql` as `postgres` (for setting up roles, say).
+    ///
+    /// # Errors
+    /// If `psql` fails.
+    pub fn psql(&self, sql: &str) -> io::Result<String> {
+        let port = self.port.to_string();
+        let output = run(
+            &self.bin.join("psql"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+        )?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = self.crash();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}

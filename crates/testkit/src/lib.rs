@@ -1,0 +1,21 @@
+//! Conformance suites, builders and proptest strategies for eventblocks.
+//!
+//! - [`event_store_suite!`] runs the event-store conformance suite against an
+//!   adapter: one `#[tokio::test]` per case (see [`conformance`]).
+//! - [`builders`] and [`strategies`] make events for your own tests.
+//! - [`load`] and [`history`] run concurrent writers and tailing readers and
+//!   check what every reader saw; [`faults`] cuts connections and crashes a
+//!   private PostgreSQL server for failure tests.
+
+pub mod builders;
+pub mod conformance;
+pub mod faults;
+pub mod history;
+pub mod load;
+pub mod projection;
+pub mod strategies;
+
+#[doc(hidden)]
+pub mod __reexports {
+    pub use eventblocks_core::EventStore;
+}

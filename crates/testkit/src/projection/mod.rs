@@ -1,0 +1,1 @@
+//! The projection-store conformance suite.
