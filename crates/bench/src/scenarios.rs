@@ -31,20 +31,20 @@ pub(crate) struct Sizes {
 pub(crate) struct Bench {
     pub(crate) subjects: Vec<Arc<dyn Subject>>,
     pub(crate) sizes: Sizes,
-    streams: AtomicU64,
 }
+
+/// Numbers the streams of a process: every stream a scenario writes is new,
+/// whichever `Bench` it comes from, so baselines that track positions
+/// themselves never meet a stream another subject wrote.
+static STREAMS: AtomicU64 = AtomicU64::new(0);
 
 impl Bench {
     pub(crate) fn new(subjects: Vec<Arc<dyn Subject>>, sizes: Sizes) -> Self {
-        Self {
-            subjects,
-            sizes,
-            streams: AtomicU64::new(0),
-        }
+        Self { subjects, sizes }
     }
 
     fn fresh_stream(&self) -> String {
-        format!("stream-{}", self.streams.fetch_add(1, Ordering::Relaxed))
+        format!("stream-{}", STREAMS.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Times `work` on every subject `runs` times; `work` returns the events it

@@ -100,21 +100,22 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     lock_key text;
-    found_last bigint[];
+    found_last bigint[] := '{}';
     first_number bigint;
 BEGIN
     FOREACH lock_key IN ARRAY lock_keys LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended(lock_key, 0));
     END LOOP;
-    SELECT array_agg(
-               (SELECT e.position
-                  FROM {events} e
-                 WHERE e.category = stream_category AND e.stream = requested.name
-                 ORDER BY e.position DESC
-                 LIMIT 1)
-               ORDER BY requested.ordinal)
-      INTO found_last
-      FROM unnest(stream_names) WITH ORDINALITY AS requested(name, ordinal);
+    -- One lookup per stream rather than one query over all of them: this
+    -- statement's generic plan is as cheap as a custom one, so PL/pgSQL
+    -- caches it instead of planning the query again on every call.
+    FOR i IN 1 .. cardinality(stream_names) LOOP
+        found_last[i] := (SELECT e.position
+                            FROM {events} e
+                           WHERE e.category = stream_category AND e.stream = stream_names[i]
+                           ORDER BY e.position DESC
+                           LIMIT 1);
+    END LOOP;
     FOR i IN 1 .. cardinality(stream_names) LOOP
         IF NOT any_state[i] AND found_last[i] IS DISTINCT FROM expected_last[i] THEN
             RETURN QUERY SELECT NULL::bigint, found_last;
