@@ -100,7 +100,7 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     lock_key text;
-    found_last bigint[] := '{}';
+    found_last bigint[] := ARRAY[]::bigint[];
     first_number bigint;
 BEGIN
     FOREACH lock_key IN ARRAY lock_keys LOOP
