@@ -39,6 +39,7 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let appends = Bench::new(vec![adapter.clone(), raw.clone(), locked], sizes);
     let one_event = [
         (1, 1, sizes.single_appends, false),
+        (8, 1, sizes.single_appends / 4, false),
         (32, 1, sizes.single_appends / 4, false),
         (1, 1, sizes.single_appends, true),
     ];
@@ -82,7 +83,7 @@ fn sizes(options: &Options) -> Sizes {
         single_appends: 500 * scale,
         batch_calls: 10 * scale,
         stream_reads: 25 * scale,
-        log_events: 50_000 * scale,
+        log_events: if options.quick { 100_000 } else { 1_000_000 },
         latest_calls: 1000 * scale,
         live_events_per_writer: 25 * scale,
     }
