@@ -1,0 +1,229 @@
+//! Filters: a field, an operator and a value, checked when built.
+
+use std::fmt;
+
+use eventblocks_core::{Error, EventSourceIdentifier, Result};
+use regex::Regex;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::field::Field;
+use crate::projection::StoredProjection;
+use crate::value;
+
+/// The longest regular expression a filter accepts, in bytes.
+pub const MAX_PATTERN_LENGTH: usize = 1024;
+
+/// How a filter compares a field with its value.
+///
+/// A path that finds nothing counts as JSON `null` for [`Operator::Equal`],
+/// [`Operator::NotEqual`] and [`Operator::In`], and matches no other operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operator {
+    /// JSON equality; numbers by value (`1` equals `1.0`).
+    Equal,
+    /// Not [`Operator::Equal`].
+    NotEqual,
+    /// Less than: numbers, strings (by bytes) or booleans, of the same kind as the
+    /// value; anything else does not match.
+    LessThan,
+    /// Less than or equal, as [`Operator::LessThan`].
+    LessThanOrEqual,
+    /// Greater than, as [`Operator::LessThan`].
+    GreaterThan,
+    /// Greater than or equal, as [`Operator::LessThan`].
+    GreaterThanOrEqual,
+    /// Equal to one of the values of an array.
+    In,
+    /// A string field containing the string value, or an array field with an
+    /// element equal to the value.
+    Contains,
+    /// A string field matching the regular expression.
+    Matches,
+    /// A string field not matching the regular expression.
+    NotMatches,
+}
+
+/// One condition of a search.
+#[derive(Clone)]
+pub struct Filter {
+    field: Field,
+    operator: Operator,
+    value: Value,
+    pattern: Option<Regex>,
+}
+
+impl Filter {
+    /// A filter on `field`.
+    ///
+    /// Regular expressions use the syntax common to Rust's `regex` crate and
+    /// PostgreSQL: literals, `.`, classes such as `[a-z]` and `\d`, anchors,
+    /// quantifiers, groups and alternation.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the value does not fit the operator (a
+    /// comparison needs a number, string or boolean; `In` an array; the regular
+    /// expression operators a pattern that compiles), when an id or name filter
+    /// is given a value of another kind than a string, when a source filter uses
+    /// anything but equality or `In`, or when a string holds a NUL character.
+    pub fn new(field: Field, operator: Operator, value: impl Serialize) -> Result<Self> {
+        field.validate()?;
+        let value = serde_json::to_value(value)
+            .map_err(|e| Error::invalid("filter value", format!("cannot be serialised: {e}")))?;
+        check_no_nul(&value)?;
+        let pattern = check_operands(&field, operator, &value)?;
+        Ok(Self {
+            field,
+            operator,
+            value,
+            pattern,
+        })
+    }
+
+    /// The field filtered on.
+    pub fn field(&self) -> &Field {
+        &self.field
+    }
+
+    /// The operator.
+    pub fn operator(&self) -> Operator {
+        self.operator
+    }
+
+    /// The value compared with.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// Whether `projection` passes this filter.
+    pub fn matches(&self, projection: &StoredProjection) -> bool {
+        self.holds_for(self.field.value_in(projection).as_ref())
+    }
+
+    fn holds_for(&self, found: Option<&Value>) -> bool {
+        let null = Value::Null;
+        let equal_to = |expected: &Value| value::equal(found.unwrap_or(&null), expected);
+        match self.operator {
+            Operator::Equal => equal_to(&self.value),
+            Operator::NotEqual => !equal_to(&self.value),
+            Operator::In => self
+                .value
+                .as_array()
+                .is_some_and(|values| values.iter().any(equal_to)),
+            Operator::LessThan => self.compares(found, |o| o.is_lt()),
+            Operator::LessThanOrEqual => self.compares(found, |o| o.is_le()),
+            Operator::GreaterThan => self.compares(found, |o| o.is_gt()),
+            Operator::GreaterThanOrEqual => self.compares(found, |o| o.is_ge()),
+            Operator::Contains => found.is_some_and(|found| value::contains(found, &self.value)),
+            Operator::Matches => self.pattern_match(found) == Some(true),
+            Operator::NotMatches => self.pattern_match(found) == Some(false),
+        }
+    }
+
+    fn compares(&self, found: Option<&Value>, test: impl Fn(std::cmp::Ordering) -> bool) -> bool {
+        found
+            .and_then(|found| value::compare_scalars(found, &self.value))
+            .is_some_and(test)
+    }
+
+    fn pattern_match(&self, found: Option<&Value>) -> Option<bool> {
+        let text = found?.as_str()?;
+        Some(self.pattern.as_ref()?.is_match(text))
+    }
+}
+
+impl fmt::Debug for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?} {}", self.field, self.operator, self.value)
+    }
+}
+
+fn check_operands(field: &Field, operator: Operator, value: &Value) -> Result<Option<Regex>> {
+    let invalid = |reason: String| Err(Error::invalid(format!("filter on {field}"), reason));
+    if *field == Field::Source {
+        return check_source(field, operator, value).map(|()| None);
+    }
+    if field.is_text() && !all_strings(operator, value) {
+        return invalid(format!("{operator:?} on {field} needs string values"));
+    }
+    match operator {
+        Operator::LessThan
+        | Operator::LessThanOrEqual
+        | Operator::GreaterThan
+        | Operator::GreaterThanOrEqual
+            if !(value.is_number() || value.is_string() || value.is_boolean()) =>
+        {
+            invalid(format!(
+                "{operator:?} needs a number, string or boolean, not {value}"
+            ))
+        }
+        Operator::In if !value.is_array() => invalid(format!("In needs an array, not {value}")),
+        Operator::Matches | Operator::NotMatches => compile(field, value).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn all_strings(operator: Operator, value: &Value) -> bool {
+    match (operator, value) {
+        (Operator::In, Value::Array(values)) => values.iter().all(Value::is_string),
+        (_, value) => value.is_string(),
+    }
+}
+
+fn check_source(field: &Field, operator: Operator, value: &Value) -> Result<()> {
+    let values: Vec<&Value> = match (operator, value) {
+        (Operator::Equal | Operator::NotEqual, value) => vec![value],
+        (Operator::In, Value::Array(values)) => values.iter().collect(),
+        _ => {
+            return Err(Error::invalid(
+                format!("filter on {field}"),
+                format!("{operator:?} is not supported on the source; use Equal, NotEqual or In"),
+            ))
+        }
+    };
+    for value in values {
+        serde_json::from_value::<EventSourceIdentifier>(value.clone()).map_err(|e| {
+            Error::invalid(
+                format!("filter on {field}"),
+                format!("{value} is not a source: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn compile(field: &Field, value: &Value) -> Result<Regex> {
+    let invalid = |reason: String| Error::invalid(format!("filter on {field}"), reason);
+    let Some(pattern) = value.as_str() else {
+        return Err(invalid(format!(
+            "a regular expression must be a string, not {value}"
+        )));
+    };
+    if pattern.len() > MAX_PATTERN_LENGTH {
+        return Err(invalid(
+            "the regular expression is longer than 1024 bytes".to_owned(),
+        ));
+    }
+    Regex::new(pattern)
+        .map_err(|e| invalid(format!("the regular expression does not compile: {e}")))
+}
+
+fn check_no_nul(value: &Value) -> Result<()> {
+    let has_nul = match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(values) => return values.iter().try_for_each(check_no_nul),
+        Value::Object(map) => {
+            if map.keys().any(|key| key.contains('\0')) {
+                true
+            } else {
+                return map.values().try_for_each(check_no_nul);
+            }
+        }
+        _ => false,
+    };
+    if has_nul {
+        return Err(Error::invalid("filter value", "contains a NUL character"));
+    }
+    Ok(())
+}

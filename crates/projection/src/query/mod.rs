@@ -1,0 +1,296 @@
+//! The projection store's query language: filters, sort order and paging.
+//!
+//! ```
+//! use eventblocks_projection::query::{Field, Filter, Operator, Search, Sort};
+//!
+//! # fn main() -> eventblocks_core::Result<()> {
+//! let adults_in_leeds = Search::new()
+//!     .filter(Filter::new(Field::Name, Operator::Equal, "profile")?)
+//!     .filter(Filter::new(Field::state("address.city")?, Operator::Equal, "Leeds")?)
+//!     .filter(Filter::new(Field::state("age")?, Operator::GreaterThanOrEqual, 18)?)
+//!     .sort(Sort::descending(Field::state("age")?))
+//!     .limit(20);
+//! # let _ = adults_in_leeds;
+//! # Ok(())
+//! # }
+//! ```
+
+mod field;
+mod filter;
+
+use std::cmp::Ordering;
+
+use eventblocks_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use field::{Field, MAX_PATH_SEGMENTS};
+pub use filter::{Filter, Operator, MAX_PATTERN_LENGTH};
+
+use crate::projection::StoredProjection;
+use crate::value;
+
+/// The most projections one page may hold.
+pub const MAX_PAGE_SIZE: u32 = 10_000;
+
+/// The page size of a search that sets none.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// One key of a search's sort order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sort {
+    /// The field sorted on.
+    pub field: Field,
+    /// Whether larger values come first.
+    pub descending: bool,
+}
+
+impl Sort {
+    /// Smaller values first.
+    pub fn ascending(field: Field) -> Self {
+        Self {
+            field,
+            descending: false,
+        }
+    }
+
+    /// Larger values first.
+    pub fn descending(field: Field) -> Self {
+        Self {
+            field,
+            descending: true,
+        }
+    }
+}
+
+/// Which part of the sorted results a search returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Paging {
+    /// Skip `offset` results.
+    Offset(u64),
+    /// The results after the one a cursor was taken from (from the start when
+    /// `None`).
+    After(Option<Cursor>),
+    /// The results before the one a cursor was taken from.
+    Before(Cursor),
+}
+
+/// A place in a search's results, taken from one projection: its sort-key
+/// values. Pass it back with the same filters and sort order to continue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The value of each sort field (`None` where the path found nothing).
+    pub values: Vec<Option<Value>>,
+    /// The projection's name, which breaks ties.
+    pub name: String,
+    /// The projection's id, which breaks the remaining ties.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The cursor of `projection` under `sort`.
+    pub fn of(projection: &StoredProjection, sort: &[Sort]) -> Self {
+        Self {
+            values: sort
+                .iter()
+                .map(|key| key.field.value_in(projection))
+                .collect(),
+            name: projection.name.clone(),
+            id: projection.id.clone(),
+        }
+    }
+}
+
+/// A search: filters (all must hold), a sort order, and a page.
+///
+/// Results are ordered by the sort keys, then by name and id, so the order is
+/// total and paging never repeats or skips a projection. Values of different
+/// kinds sort in the order missing, `null`, booleans, numbers, strings, arrays,
+/// objects; strings by bytes; arrays and objects tie with each other.
+#[derive(Debug, Clone)]
+pub struct Search {
+    filters: Vec<Filter>,
+    sort: Vec<Sort>,
+    paging: Paging,
+    limit: u32,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Search {
+    /// Every projection, first page.
+    pub fn new() -> Self {
+        Self {
+            filters: Vec::new(),
+            sort: Vec::new(),
+            paging: Paging::After(None),
+            limit: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// Adds a filter.
+    #[must_use]
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filters.push(filter);
+        self
+    }
+
+    /// Adds a sort key after those already given.
+    #[must_use]
+    pub fn sort(mut self, sort: Sort) -> Self {
+        self.sort.push(sort);
+        self
+    }
+
+    /// The page size (1 to [`MAX_PAGE_SIZE`]; checked when the search runs).
+    #[must_use]
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Skips `offset` results.
+    #[must_use]
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.paging = Paging::Offset(offset);
+        self
+    }
+
+    /// The results after `cursor`.
+    #[must_use]
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.paging = Paging::After(Some(cursor));
+        self
+    }
+
+    /// The results before `cursor`, in the same order.
+    #[must_use]
+    pub fn before(mut self, cursor: Cursor) -> Self {
+        self.paging = Paging::Before(cursor);
+        self
+    }
+
+    /// The filters.
+    pub fn filters(&self) -> &[Filter] {
+        &self.filters
+    }
+
+    /// The sort keys given.
+    pub fn sort_keys(&self) -> &[Sort] {
+        &self.sort
+    }
+
+    /// The paging.
+    pub fn paging(&self) -> &Paging {
+        &self.paging
+    }
+
+    /// The page size.
+    pub fn page_size(&self) -> u32 {
+        self.limit
+    }
+
+    /// Checks what the builder methods could not.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a page size outside 1 to [`MAX_PAGE_SIZE`], a
+    /// sort on the source, a field built with a bad path, or a cursor with a
+    /// value for another number of sort keys.
+    pub fn validate(&self) -> Result<()> {
+        if self.limit == 0 || self.limit > MAX_PAGE_SIZE {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE_SIZE}, not {}", self.limit),
+            ));
+        }
+        for sort in &self.sort {
+            sort.field.validate()?;
+            if sort.field == Field::Source {
+                return Err(Error::invalid("sort", "cannot sort on the source"));
+            }
+        }
+        let cursor = match &self.paging {
+            Paging::After(Some(cursor)) | Paging::Before(cursor) => cursor,
+            _ => return Ok(()),
+        };
+        if cursor.values.len() != self.sort.len() {
+            return Err(Error::invalid(
+                "cursor",
+                "was taken under a different sort order",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `projection` passes every filter.
+    pub fn matches(&self, projection: &StoredProjection) -> bool {
+        self.filters.iter().all(|filter| filter.matches(projection))
+    }
+
+    /// The result order of two cursors under this search's sort.
+    pub fn order(&self, left: &Cursor, right: &Cursor) -> Ordering {
+        self.sort
+            .iter()
+            .zip(left.values.iter().zip(&right.values))
+            .map(|(sort, (l, r))| {
+                let order = value::sort_order(l.as_ref(), r.as_ref());
+                if sort.descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            })
+            .find(|order| order.is_ne())
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| left.name.as_bytes().cmp(right.name.as_bytes()))
+            .then_with(|| left.id.as_bytes().cmp(right.id.as_bytes()))
+    }
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The projections, in result order.
+    pub projections: Vec<StoredProjection>,
+    /// Where the next page starts, when there are results after this page.
+    pub next: Option<Cursor>,
+    /// Where the previous page ends, when there are results before this page.
+    pub previous: Option<Cursor>,
+}
+
+impl Page {
+    /// Builds a page from the sorted results around it: `rows` holds the page
+    /// plus at most one more result in the paging direction, which tells
+    /// whether there is a further page.
+    pub fn from_rows(search: &Search, mut rows: Vec<StoredProjection>) -> Self {
+        let limit = search.page_size() as usize;
+        let more = rows.len() > limit;
+        let backwards = matches!(search.paging(), Paging::Before(_));
+        if backwards {
+            // Rows arrive nearest the cursor first.
+            rows.truncate(limit);
+            rows.reverse();
+        } else {
+            rows.truncate(limit);
+        }
+        let cursor = |projection: Option<&StoredProjection>| {
+            projection.map(|projection| Cursor::of(projection, search.sort_keys()))
+        };
+        let started_later = match search.paging() {
+            Paging::Offset(offset) => *offset > 0,
+            Paging::After(cursor) => cursor.is_some(),
+            Paging::Before(_) => more,
+        };
+        let ends_early = if backwards { true } else { more };
+        Page {
+            next: ends_early.then(|| cursor(rows.last())).flatten(),
+            previous: started_later.then(|| cursor(rows.first())).flatten(),
+            projections: rows,
+        }
+    }
+}
