@@ -2,6 +2,8 @@
 //!
 //! - [`event_store_suite!`] runs the event-store conformance suite against an
 //!   adapter: one `#[tokio::test]` per case (see [`conformance`]).
+//! - [`projection_store_suite!`] does the same for projection stores, and
+//!   [`projection::given`] tests projectors (see [`projection`]).
 //! - [`builders`] and [`strategies`] make events for your own tests.
 //! - [`load`] and [`history`] run concurrent writers and tailing readers and
 //!   check what every reader saw; [`faults`] cuts connections and crashes a
@@ -18,4 +20,5 @@ pub mod strategies;
 #[doc(hidden)]
 pub mod __reexports {
     pub use eventblocks_core::EventStore;
+    pub use eventblocks_projection::ProjectionStore;
 }

@@ -1,1 +1,68 @@
-//! The projection-store conformance suite.
+//! The projection-store conformance suite, and a harness for projector tests.
+//!
+//! Run the suite with one macro in a test file of your adapter's crate; each
+//! case becomes its own `#[tokio::test]` with a fresh, empty store from your
+//! factory:
+//!
+//! ```ignore
+//! use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
+//!
+//! eventblocks_testkit::projection_store_suite!(|| async {
+//!     ProjectionStore::new(MemoryProjectionStore::new())
+//! });
+//! ```
+//!
+//! Test your projectors with [`given`]`(events).when(projector).then(state)`.
+
+mod cases;
+mod harness;
+mod model;
+mod reference;
+
+pub use cases::*;
+pub use harness::{given, Given, When};
+pub use model::random_searches_match_the_reference;
+pub use reference::{reference_page, reference_results};
+
+/// Calls `$callback!($($args)*; case, case, …)` with the name of every
+/// projection-store case.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_projection_store_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! { $($args)* ;
+            saves_load_and_replace,
+            every_operator_on_every_kind,
+            the_rules_hold_for_nulls_missing_paths_and_numbers,
+            id_name_and_source_filters,
+            sorts_on_several_fields,
+            pages_cover_every_result_once,
+            bad_input_is_rejected,
+            random_searches_match_the_reference,
+        }
+    };
+}
+
+/// Expands to one `#[tokio::test]` per projection-store case, each running
+/// against a fresh store from `$factory` (a closure returning a future of a
+/// [`ProjectionStore`](eventblocks_projection::ProjectionStore)).
+#[macro_export]
+macro_rules! projection_store_suite {
+    ($factory:expr) => {
+        $crate::__with_projection_store_cases!(__projection_store_tests!($factory));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __projection_store_tests {
+    ($factory:expr ; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store: $crate::__reexports::ProjectionStore = ($factory)().await;
+                $crate::projection::$case(store).await;
+            }
+        )*
+    };
+}
