@@ -4,6 +4,7 @@ mod adapter;
 mod config;
 mod error;
 mod names;
+mod projection;
 mod row;
 mod save;
 mod scan;
@@ -11,6 +12,7 @@ mod schema;
 
 pub use adapter::PostgresAdapter;
 pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
+pub use projection::PostgresProjectionStore;
 
 /// Re-exported so callers build pools with the same version the adapter uses.
 pub use deadpool_postgres;

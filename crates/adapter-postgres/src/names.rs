@@ -8,7 +8,7 @@ use eventblocks_core::{Error, Result};
 const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// The longest suffix added to the table name to name a related object.
-const LONGEST_SUFFIX: &str = "_sequence_number";
+const LONGEST_SUFFIX: &str = "_projections_source";
 
 /// The schema and table the adapter keeps its events in, and every object named
 /// after them.
@@ -86,6 +86,16 @@ impl Names {
             ("{lock_streams}", self.qualified("_lock_streams")),
             ("{allocate}", self.qualified("_allocate")),
             ("{save}", self.qualified("_save")),
+            ("{projections}", self.qualified("_projections")),
+            ("{projections_key}", self.local("_projections_pkey")),
+            (
+                "{projections_source_index}",
+                self.local("_projections_source"),
+            ),
+            (
+                "{projections_state_index}",
+                self.local("_projections_state"),
+            ),
             (
                 "{allocate_lock_key}",
                 literal(&format!("{}:allocate", self.lock_namespace())),
@@ -156,13 +166,21 @@ mod tests {
             assert!(error.is_invalid_input(), "{bad:?}: {error}");
         }
         assert!(Names::new(&"s".repeat(64), "events").is_err());
-        assert!(Names::new("public", &"t".repeat(48)).is_err());
-        assert!(Names::new("public", &"t".repeat(47)).is_ok());
+        assert!(Names::new("public", &"t".repeat(45)).is_err());
+        assert!(Names::new("public", &"t".repeat(44)).is_ok());
     }
 
     #[test]
     fn renders_every_placeholder() {
         let names = Names::new("app", "events").unwrap();
+        for template in [
+            include_str!("../sql/migrations/0002_create_projections.sql"),
+            include_str!("../sql/projection_save.sql"),
+            include_str!("../sql/projection_state_index.sql"),
+        ] {
+            let sql = names.render(template);
+            assert!(!sql.contains('{'), "unrendered placeholder in:\n{sql}");
+        }
         let sql = names.render(include_str!("../sql/migrations/0001_create_events.sql"));
         assert!(!sql.contains('{'), "unrendered placeholder in:\n{sql}");
         assert!(sql.contains("nextval('\"app\".\"events_sequence_number\"')"));

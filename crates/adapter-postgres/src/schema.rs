@@ -8,11 +8,18 @@ use crate::names::Names;
 
 /// The migrations, in the order they are applied. A migration, once released,
 /// never changes; changes come as new migrations.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "create events",
-    include_str!("../sql/migrations/0001_create_events.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "create events",
+        include_str!("../sql/migrations/0001_create_events.sql"),
+    ),
+    (
+        2,
+        "create projections",
+        include_str!("../sql/migrations/0002_create_projections.sql"),
+    ),
+];
 
 /// Brings the schema up to the newest version and returns how many migrations
 /// were applied.

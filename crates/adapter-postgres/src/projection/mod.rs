@@ -1,0 +1,175 @@
+//! The PostgreSQL projection store.
+
+mod query;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use eventblocks_core::{Error, Result, WriteOutcome};
+use eventblocks_projection::query::{Filter, Page, Search};
+use eventblocks_projection::{ProjectionStorageAdapter, StoredProjection};
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use self::query::Sql;
+use crate::adapter::PostgresAdapter;
+use crate::error;
+
+/// Projections in PostgreSQL, in the table `<table>_projections` beside the
+/// adapter's events, which [`PostgresAdapter::migrate`] creates.
+///
+/// Searches become one SQL statement each, with every value and path bound as a
+/// parameter. Lookups by name and id or by name and source use indexes; for
+/// equality filters on state paths, [`PostgresProjectionStore::create_state_index`]
+/// adds a GIN index.
+///
+/// ```no_run
+/// use eventblocks_postgres::{PostgresAdapter, PostgresProjectionStore};
+/// use eventblocks_projection::ProjectionStore;
+///
+/// # async fn example() -> eventblocks_core::Result<()> {
+/// let adapter = PostgresAdapter::connect("postgres://postgres@localhost/postgres")?;
+/// adapter.migrate().await?;
+/// let projections = ProjectionStore::new(PostgresProjectionStore::new(&adapter));
+/// # let _ = projections;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresProjectionStore {
+    adapter: PostgresAdapter,
+    save: String,
+    select: String,
+    count: String,
+}
+
+impl PostgresProjectionStore {
+    /// A store sharing `adapter`'s pool, schema and table names.
+    pub fn new(adapter: &PostgresAdapter) -> Self {
+        let names = &adapter.inner.names;
+        Self {
+            adapter: adapter.clone(),
+            save: names.render(include_str!("../../sql/projection_save.sql")),
+            select: names.render(
+                "SELECT name, id, source::text, state::text, metadata::text FROM {projections}",
+            ),
+            count: names.render("SELECT count(*) FROM {projections}"),
+        }
+    }
+
+    /// Creates a GIN index on the projections' state, which equality filters on
+    /// state paths use. Idempotent; it takes a lock that blocks saves while the
+    /// index builds.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn create_state_index(&self) -> Result<()> {
+        let sql = self
+            .adapter
+            .inner
+            .names
+            .render(include_str!("../../sql/projection_state_index.sql"));
+        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| error::database(e, "creating the state index", WriteOutcome::NotWritten))
+    }
+
+    async fn query(&self, sql: &Sql) -> Result<Vec<Row>> {
+        self.run(&sql.text, &sql.parameters()).await
+    }
+
+    async fn run(&self, text: &str, parameters: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+        let statement = client.prepare_cached(text).await.map_err(|e| {
+            error::database(e, "preparing a projection query", WriteOutcome::NotWritten)
+        })?;
+        match client.query(&statement, parameters).await {
+            Ok(rows) => Ok(rows),
+            Err(e) if e.code() == Some(&SqlState::INVALID_REGULAR_EXPRESSION) => {
+                Err(Error::invalid(
+                    "filter",
+                    format!("PostgreSQL rejected a regular expression: {e}"),
+                ))
+            }
+            Err(e) => {
+                error::release(client, &e);
+                Err(error::database(
+                    e,
+                    "querying projections",
+                    WriteOutcome::Unknown,
+                ))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PostgresProjectionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresProjectionStore")
+            .field("schema", &self.adapter.schema())
+            .field("table", &format!("{}_projections", self.adapter.table()))
+            .finish()
+    }
+}
+
+#[async_trait]
+impl ProjectionStorageAdapter for PostgresProjectionStore {
+    async fn save(&self, projection: StoredProjection) -> Result<()> {
+        let source = serde_json::to_value(&projection.source)
+            .map_err(|e| Error::invalid("projection source", e.to_string()))?;
+        self.run(
+            &self.save,
+            &[
+                &projection.name,
+                &projection.id,
+                &source,
+                &projection.state,
+                &projection.metadata,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn search(&self, search: &Search) -> Result<Page> {
+        let mut sql = Sql::new(&self.select);
+        sql.search(search);
+        let rows = self.query(&sql).await?;
+        let projections = rows.iter().map(projection).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(search, projections))
+    }
+
+    async fn count(&self, filters: &[Filter]) -> Result<u64> {
+        let mut sql = Sql::new(&self.count);
+        sql.filter(filters, None);
+        let rows = self.query(&sql).await?;
+        let count: i64 = rows
+            .first()
+            .ok_or_else(|| Error::corrupt("count returned no row"))?
+            .get(0);
+        u64::try_from(count).map_err(|_| Error::corrupt("a negative count"))
+    }
+}
+
+fn projection(row: &Row) -> Result<StoredProjection> {
+    let json = |index: usize| -> Result<Value> {
+        let text: String = row
+            .try_get(index)
+            .map_err(|e| Error::corrupt(e.to_string()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(format!("stored projection JSON: {e}")))
+    };
+    let source = serde_json::from_value(json(2)?)
+        .map_err(|e| Error::corrupt(format!("stored projection source: {e}")))?;
+    Ok(StoredProjection {
+        name: row.try_get(0).map_err(|e| Error::corrupt(e.to_string()))?,
+        id: row.try_get(1).map_err(|e| Error::corrupt(e.to_string()))?,
+        source,
+        state: json(3)?,
+        metadata: json(4)?,
+    })
+}
