@@ -1,9 +1,14 @@
-//! The quickstart: an event-sourced user profile on the in-memory adapter.
+//! The quickstart: an event-sourced user profile on the in-memory adapter,
+//! folded into a projection by a projector and found again by a search.
 //!
 //! Run it with `cargo run --example quickstart`.
 
-use eventblocks_core::{Error, EventStore, NewEvent, ScanQuery, StoredEvent, WriteCondition};
+use eventblocks_core::{
+    BoxError, Error, EventStore, NewEvent, ScanQuery, StoredEvent, WriteCondition,
+};
 use eventblocks_memory::MemoryAdapter;
+use eventblocks_projection::query::{Field, Filter, Operator, Search};
+use eventblocks_projection::{Handled, MemoryProjectionStore, ProjectionStore, Projector, Tracked};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,8 +19,53 @@ struct ProfileCreated {
     email: String,
 }
 
+/// The profile as the application sees it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Profile {
+    name: Option<String>,
+    email: Option<String>,
+    dob: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DateOfBirthSet {
+    dob: String,
+}
+
+/// Folds a profile stream into a [`Profile`].
+struct ProfileProjector;
+
+impl Projector for ProfileProjector {
+    type State = Profile;
+    type Metadata = Tracked;
+
+    fn name(&self) -> &str {
+        "profile"
+    }
+
+    fn initial_state(&self) -> Profile {
+        Profile::default()
+    }
+
+    fn apply(&self, profile: &mut Profile, event: &StoredEvent) -> Result<Handled, BoxError> {
+        match event.name.as_str() {
+            "profile-created" => {
+                let created: ProfileCreated = event.payload_as()?;
+                profile.name = Some(created.name);
+                profile.email = Some(created.email);
+            }
+            "date-of-birth-set" => {
+                let set: DateOfBirthSet = event.payload_as()?;
+                profile.dob = Some(set.dob);
+            }
+            _ => return Ok(Handled::NoHandler),
+        }
+        Ok(Handled::Applied)
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = EventStore::new(MemoryAdapter::new());
     let profile = store.stream("profiles", "joe.bloggs")?;
 
@@ -82,6 +132,30 @@ async fn main() -> Result<(), Error> {
         .try_collect()
         .await?;
     print_events(&log);
+
+    println!("\nThe profile projector folds profiles/joe.bloggs:");
+    let projection = ProfileProjector
+        .project(&store, profile.identifier().clone())
+        .await?;
+    println!(
+        "  projection {}/{}: {:?}, last sequence number {:?}",
+        projection.name, projection.id, projection.state, projection.metadata.last_sequence_number
+    );
+
+    let projections = ProjectionStore::new(MemoryProjectionStore::new());
+    projections.save(&projection).await?;
+    let search = Search::new()
+        .filter(Filter::new(Field::Name, Operator::Equal, "profile")?)
+        .filter(Filter::new(
+            Field::state("dob")?,
+            Operator::LessThan,
+            "2000-01-01",
+        )?);
+    let found = projections.search(&search).await?;
+    println!("\nProfiles born before 2000, from the projection store:");
+    for found in &found.projections {
+        println!("  {} {}", found.id, found.state);
+    }
     Ok(())
 }
 
