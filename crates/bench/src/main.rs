@@ -7,6 +7,7 @@
 
 mod memory;
 mod postgres;
+mod projection;
 mod report;
 mod rss;
 mod scenarios;

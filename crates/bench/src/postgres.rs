@@ -17,14 +17,15 @@ use eventblocks_postgres::deadpool_postgres::{
     Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
 };
 use eventblocks_postgres::tokio_postgres::{self, NoTls};
-use eventblocks_postgres::PostgresAdapter;
+use eventblocks_postgres::{PostgresAdapter, PostgresProjectionStore};
+use eventblocks_projection::ProjectionStore;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::report::Row;
 use crate::scenarios::{self, append_name, Bench, Sizes};
 use crate::subject::{payload, BenchResult, StoreSubject, Subject, CATEGORY};
-use crate::Options;
+use crate::{projection, Options};
 
 const SCHEMA: &str = "eventblocks_bench";
 
@@ -65,15 +66,82 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let (adapter, raw, _) = fresh(&pool).await?;
     let subject = adapter.clone();
     let bench = Bench::new(vec![adapter as Arc<dyn Subject>, raw], sizes);
-    if options.wants("scan log") || options.wants("subscription") {
+    let on_the_log = ["scan log", "subscription", "projection fold"];
+    if on_the_log.iter().any(|name| options.wants(name)) {
         bench.fill_log(0).await?;
+    }
+    if options.wants("scan log") {
         rows.push(bench.log_scan().await?);
+    }
+    if options.wants("subscription") {
         rows.push(scenarios::catch_up(&subject, sizes.runs, sizes.log_events).await?);
+    }
+    if options.wants("projection fold") {
+        rows.push(projection::fold(&subject, sizes.runs).await?);
     }
     if options.wants("live") {
         rows.push(scenarios::live_latency(&subject, 8, sizes.live_events_per_writer).await?);
     }
+    if options.wants("search") {
+        rows.push(projection_search(&pool, &adapter_of(&pool)?, options).await?);
+    }
     Ok(rows)
+}
+
+fn adapter_of(pool: &Pool) -> BenchResult<PostgresAdapter> {
+    Ok(PostgresAdapter::builder()
+        .pool(pool.clone())
+        .schema(SCHEMA)
+        .build()?)
+}
+
+/// How many projections the search scenario stores.
+const PROJECTIONS: usize = 100_000;
+
+/// Searches 100,000 stored projections by an equality filter on an indexed
+/// state field, through the projection store and by hand.
+async fn projection_search(
+    pool: &Pool,
+    adapter: &PostgresAdapter,
+    options: &Options,
+) -> BenchResult<Row> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {SCHEMA}.events_projections (name, id, source, state, metadata)
+                 SELECT 'bench', 'p' || i, '{{\"type\": \"log\"}}',
+                        jsonb_build_object('email', 'user' || i || '@example.com', 'n', i), '{{}}'
+                   FROM generate_series(1, $1::integer) AS i"
+            ),
+            &[&i32::try_from(PROJECTIONS)?],
+        )
+        .await?;
+    let store = PostgresProjectionStore::new(adapter);
+    store.create_state_index().await?;
+    client
+        .batch_execute(&format!("ANALYZE {SCHEMA}.events_projections"))
+        .await?;
+    let store = ProjectionStore::new(store);
+    let searches = if options.quick { 500 } else { 2000 };
+    let raw_sql = format!(
+        "SELECT name, id, source::text, state::text, metadata::text
+           FROM {SCHEMA}.events_projections
+          WHERE name = $1 AND state @> $2::jsonb
+          ORDER BY name, id LIMIT 11"
+    );
+    let statement = client.prepare(&raw_sql).await?;
+    let raw = projection::timed_searches("raw", searches, |i| {
+        let (client, statement) = (&client, &statement);
+        async move {
+            let email = format!("user{}@example.com", (i * 7919) % PROJECTIONS + 1);
+            let document = serde_json::json!({ "email": email });
+            Ok(client.query(statement, &[&"bench", &document]).await?.len())
+        }
+    })
+    .await?;
+    let adapter = projection::search_store(&store, searches, PROJECTIONS).await?;
+    Ok(projection::search_row(PROJECTIONS, adapter, raw.0))
 }
 
 fn sizes(options: &Options) -> Sizes {
