@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use eventblocks_core::{
     EventStream, Result, SaveRequest, ScanRequest, SerialisationGuarantee, StorageAdapter,
-    StoredEvent,
+    StoredEvent, WakeUps,
 };
 
 use crate::config::PostgresAdapterBuilder;
 use crate::names::Names;
+use crate::notify::Notifications;
 use crate::{error, save, scan, schema};
 
 /// A [`StorageAdapter`] that keeps events in PostgreSQL.
@@ -31,6 +32,7 @@ pub(crate) struct Inner {
     pub(crate) serialisation: SerialisationGuarantee,
     pub(crate) page_size: u32,
     pub(crate) horizon_wait: Duration,
+    pub(crate) notifications: Notifications,
 }
 
 /// The adapter's SQL, rendered once for its schema and table.
@@ -83,8 +85,10 @@ impl PostgresAdapter {
         serialisation: SerialisationGuarantee,
         page_size: u32,
         horizon_wait: Duration,
+        listen: Option<tokio_postgres::Config>,
     ) -> Self {
         let sql = Statements::new(&names);
+        let notifications = Notifications::new(names.notification_channel(), listen);
         Self {
             inner: Arc::new(Inner {
                 pool,
@@ -93,6 +97,7 @@ impl PostgresAdapter {
                 serialisation,
                 page_size,
                 horizon_wait,
+                notifications,
             }),
         }
     }
@@ -155,10 +160,19 @@ impl fmt::Debug for PostgresAdapter {
 #[async_trait]
 impl StorageAdapter for PostgresAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-        save::save(&self.inner, request).await
+        let events = save::save(&self.inner, request).await?;
+        self.inner.notifications.saved(&self.inner.pool);
+        Ok(events)
     }
 
     fn scan(&self, request: ScanRequest) -> EventStream {
         scan::scan(Arc::clone(&self.inner), request)
+    }
+
+    /// Wake-ups from `LISTEN` on a dedicated connection, when the adapter knows
+    /// a connection string (given with [`PostgresAdapterBuilder::url`] or
+    /// [`PostgresAdapterBuilder::notifications_url`]).
+    fn wake_ups(&self) -> Option<WakeUps> {
+        self.inner.notifications.wake_ups()
     }
 }

@@ -50,6 +50,7 @@ pub struct PostgresAdapterBuilder {
     pool_wait_timeout: Duration,
     connect_timeout: Duration,
     horizon_wait: Duration,
+    notifications_url: Option<String>,
 }
 
 enum Source {
@@ -69,6 +70,7 @@ impl Default for PostgresAdapterBuilder {
             pool_wait_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             horizon_wait: Duration::from_secs(1),
+            notifications_url: None,
         }
     }
 }
@@ -107,6 +109,14 @@ impl PostgresAdapterBuilder {
     /// own; configure them on it (a pool without a wait timeout can wait forever).
     pub fn pool(mut self, pool: Pool) -> Self {
         self.source = Some(Source::Pool(pool));
+        self
+    }
+
+    /// Where live subscriptions open their `LISTEN` connection when the adapter
+    /// uses a caller's [`pool`](Self::pool) (with [`url`](Self::url) the same
+    /// URL serves). Without either, subscriptions poll.
+    pub fn notifications_url(mut self, url: impl Into<String>) -> Self {
+        self.notifications_url = Some(url.into());
         self
     }
 
@@ -182,9 +192,13 @@ impl PostgresAdapterBuilder {
         if self.pool_size == 0 {
             return Err(Error::invalid("pool_size", "must be at least 1"));
         }
+        let listen = match (&self.notifications_url, &self.source) {
+            (Some(url), _) | (None, Some(Source::Url(url))) => Some(self.connection_config(url)?),
+            _ => None,
+        };
         let pool = match self.source {
             None => return Err(Error::invalid("url", "give a connection string or a pool")),
-            Some(Source::Pool(pool)) => pool,
+            Some(Source::Pool(ref pool)) => pool.clone(),
             Some(Source::Url(ref url)) => self.build_pool(url)?,
         };
         Ok(PostgresAdapter::new(
@@ -193,10 +207,11 @@ impl PostgresAdapterBuilder {
             self.serialisation,
             self.page_size,
             self.horizon_wait,
+            listen,
         ))
     }
 
-    fn build_pool(&self, url: &str) -> Result<Pool> {
+    fn connection_config(&self, url: &str) -> Result<tokio_postgres::Config> {
         // The parser's message can quote the string, password and all.
         let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
             Error::invalid("url", "not a valid PostgreSQL connection string or URL")
@@ -207,6 +222,11 @@ impl PostgresAdapterBuilder {
         if config.get_application_name().is_none() {
             config.application_name("eventblocks");
         }
+        Ok(config)
+    }
+
+    fn build_pool(&self, url: &str) -> Result<Pool> {
+        let config = self.connection_config(url)?;
         let manager = Manager::from_config(
             config,
             NoTls,

@@ -4,6 +4,7 @@ mod adapter;
 mod config;
 mod error;
 mod names;
+mod notify;
 mod projection;
 mod row;
 mod save;

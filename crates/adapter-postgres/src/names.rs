@@ -69,6 +69,20 @@ impl Names {
         format!("eventblocks:{}.{}", self.schema, self.table)
     }
 
+    /// The `LISTEN/NOTIFY` channel announcing new events in this table: a hash
+    /// of the qualified name, so any schema and table fit PostgreSQL's 63-byte
+    /// limit on channel names. The hash (64-bit FNV-1a) is fixed, so processes
+    /// of different builds agree on it.
+    pub(crate) fn notification_channel(&self) -> String {
+        let hash = self
+            .lock_namespace()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("eventblocks_{hash:016x}")
+    }
+
     /// Replaces every `{placeholder}` in `template` with the object it names.
     pub(crate) fn render(&self, template: &str) -> String {
         let sequence = self.qualified("_sequence_number");

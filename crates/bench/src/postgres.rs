@@ -36,7 +36,7 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let pool = pool(&url, 40)?;
     let mut rows = Vec::new();
 
-    let (adapter, raw, locked) = fresh(&pool).await?;
+    let (adapter, raw, locked) = fresh(&pool, &url).await?;
     let appends = Bench::new(vec![adapter.clone(), raw.clone(), locked], sizes);
     let one_event = [
         (1, 1, sizes.single_appends, false),
@@ -63,7 +63,7 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     }
 
     // The scans start from a fresh table holding exactly the log size.
-    let (adapter, raw, _) = fresh(&pool).await?;
+    let (adapter, raw, _) = fresh(&pool, &url).await?;
     let subject = adapter.clone();
     let bench = Bench::new(vec![adapter as Arc<dyn Subject>, raw], sizes);
     let on_the_log = ["scan log", "subscription", "projection fold"];
@@ -176,6 +176,7 @@ fn pool(url: &str, size: usize) -> BenchResult<Pool> {
 /// An empty, migrated schema and the three subjects over it.
 async fn fresh(
     pool: &Pool,
+    url: &str,
 ) -> BenchResult<(Arc<StoreSubject>, Arc<dyn Subject>, Arc<dyn Subject>)> {
     pool.get()
         .await?
@@ -184,6 +185,7 @@ async fn fresh(
     let adapter = PostgresAdapter::builder()
         .pool(pool.clone())
         .schema(SCHEMA)
+        .notifications_url(url)
         .build()?;
     adapter.migrate().await?;
     let store = StoreSubject::new("eventblocks", EventStore::new(adapter));

@@ -35,7 +35,7 @@ pub fn unique_schema() -> String {
 
 /// The database URL with the test's schema as the application name, so the
 /// test's sessions can be found and ended when the test is over.
-fn url_named(schema: &str) -> String {
+pub fn url_named(schema: &str) -> String {
     let url = database_url();
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}application_name={schema}")

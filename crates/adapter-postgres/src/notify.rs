@@ -1,0 +1,197 @@
+//! Live wake-ups over `LISTEN/NOTIFY`.
+//!
+//! Writers do not notify inside their transactions: a `NOTIFY` takes a
+//! cluster-wide lock while its transaction commits, which would serialise the
+//! commits that group commit lets share an fsync. Instead each successful save
+//! marks the adapter's notifier, and one background task sends a `NOTIFY` on a
+//! pooled connection afterwards, one for however many saves happened meanwhile.
+//! Listeners hold one dedicated connection per adapter and fan each
+//! notification out to every live subscription. A notification lost to a crash
+//! or a broken connection only delays delivery: subscriptions still poll.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use eventblocks_core::WakeUps;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, Notify};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls};
+use tracing::debug;
+
+/// How long a listener waits before reconnecting after its connection failed.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
+/// How often an idle listener checks whether any subscription still listens.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+pub(crate) struct Notifications {
+    channel: String,
+    /// Where listeners connect; `None` when the adapter was given a pool and no
+    /// URL, so subscriptions poll.
+    listen: Option<tokio_postgres::Config>,
+    sender: broadcast::Sender<()>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+    pending: Arc<Pending>,
+}
+
+/// Saves not yet announced.
+struct Pending {
+    dirty: AtomicBool,
+    wake: Notify,
+    started: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl Notifications {
+    pub(crate) fn new(channel: String, listen: Option<tokio_postgres::Config>) -> Self {
+        Self {
+            channel,
+            listen,
+            sender: broadcast::channel(16).0,
+            listener: Mutex::new(None),
+            pending: Arc::new(Pending {
+                dirty: AtomicBool::new(false),
+                wake: Notify::new(),
+                started: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Records that a save committed, starting the notifier task on first use.
+    pub(crate) fn saved(&self, pool: &Pool) {
+        self.pending.dirty.store(true, Ordering::Release);
+        if !self.pending.started.swap(true, Ordering::AcqRel) {
+            let task = announce(
+                Arc::clone(&self.pending),
+                pool.clone(),
+                self.channel.clone(),
+            );
+            tokio::spawn(task);
+        }
+        self.pending.wake.notify_one();
+    }
+
+    /// A stream of wake-ups, starting the listener if none runs.
+    pub(crate) fn wake_ups(&self) -> Option<WakeUps> {
+        let config = self.listen.clone()?;
+        tokio::runtime::Handle::try_current().ok()?;
+        let receiver = self.sender.subscribe();
+        let mut listener = self.listener.lock();
+        if listener.as_ref().is_none_or(JoinHandle::is_finished) {
+            let task = listen(config, self.channel.clone(), self.sender.clone());
+            *listener = Some(tokio::spawn(task));
+        }
+        let wake_ups = futures::stream::unfold(receiver, |mut receiver| async move {
+            match receiver.recv().await {
+                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => Some(((), receiver)),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
+        Some(wake_ups.boxed())
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        self.pending.closed.store(true, Ordering::Release);
+        self.pending.wake.notify_one();
+        if let Some(listener) = self.listener.lock().take() {
+            listener.abort();
+        }
+    }
+}
+
+/// Sends one `NOTIFY` per burst of saves until the adapter is dropped.
+async fn announce(pending: Arc<Pending>, pool: Pool, channel: String) {
+    loop {
+        if pending.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if !pending.dirty.swap(false, Ordering::AcqRel) {
+            // A wake-up given before this wait began is kept, so none is lost.
+            pending.wake.notified().await;
+            continue;
+        }
+        if let Err(error) = notify(&pool, &channel).await {
+            debug!(%error, "could not announce new events; subscribers will poll");
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    }
+}
+
+async fn notify(
+    pool: &Pool,
+    channel: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached("SELECT pg_notify($1, '')").await?;
+    client.execute(&statement, &[&channel]).await?;
+    Ok(())
+}
+
+/// Listens on a dedicated connection, reconnecting after failures, until no
+/// subscription is left.
+async fn listen(config: tokio_postgres::Config, channel: String, sender: broadcast::Sender<()>) {
+    while sender.receiver_count() > 0 {
+        if let Err(error) = listen_once(&config, &channel, &sender).await {
+            debug!(%error, "the wake-up listener's connection failed");
+        }
+        if sender.receiver_count() > 0 {
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    }
+}
+
+/// One connection's worth of listening, until it closes or no subscription is
+/// left.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    sender: &broadcast::Sender<()>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let forwarding = sender.clone();
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let driver = tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => {
+                    let _ = forwarding.send(());
+                }
+                Ok(_) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    });
+    let listening = client.batch_execute(&format!("LISTEN \"{channel}\"")).await;
+    if let Err(error) = listening {
+        driver.abort();
+        return Err(error);
+    }
+    // Events committed while no listener was connected.
+    let _ = sender.send(());
+    let mut driver = driver;
+    loop {
+        tokio::select! {
+            ended = &mut driver => {
+                return match ended {
+                    Ok(Err(error)) => Err(error),
+                    _ => Ok(()),
+                };
+            }
+            () = tokio::time::sleep(IDLE_CHECK) => {
+                if sender.receiver_count() == 0 {
+                    driver.abort();
+                    drop(client);
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
