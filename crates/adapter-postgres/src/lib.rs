@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod adapter;
+mod checkpoint;
 mod config;
 mod error;
 mod names;
@@ -12,6 +13,7 @@ mod scan;
 mod schema;
 
 pub use adapter::PostgresAdapter;
+pub use checkpoint::{ExactlyOnce, PostgresCheckpointStore};
 pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
 pub use projection::PostgresProjectionStore;
 

@@ -101,6 +101,8 @@ impl Names {
             ("{allocate}", self.qualified("_allocate")),
             ("{save}", self.qualified("_save")),
             ("{projections}", self.qualified("_projections")),
+            ("{checkpoints}", self.qualified("_checkpoints")),
+            ("{checkpoints_key}", self.local("_checkpoints_pkey")),
             ("{projections_key}", self.local("_projections_pkey")),
             (
                 "{projections_source_index}",
@@ -189,6 +191,7 @@ mod tests {
         let names = Names::new("app", "events").unwrap();
         for template in [
             include_str!("../sql/migrations/0002_create_projections.sql"),
+            include_str!("../sql/migrations/0003_create_checkpoints.sql"),
             include_str!("../sql/projection_save.sql"),
             include_str!("../sql/projection_state_index.sql"),
         ] {

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "create projections",
         include_str!("../sql/migrations/0002_create_projections.sql"),
     ),
+    (
+        3,
+        "create checkpoints",
+        include_str!("../sql/migrations/0003_create_checkpoints.sql"),
+    ),
 ];
 
 /// Brings the schema up to the newest version and returns how many migrations
