@@ -4,6 +4,7 @@ mod adapter;
 mod checkpoint;
 mod config;
 mod error;
+mod lease;
 mod names;
 mod notify;
 mod projection;
@@ -15,6 +16,7 @@ mod schema;
 pub use adapter::PostgresAdapter;
 pub use checkpoint::{ExactlyOnce, PostgresCheckpointStore};
 pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
+pub use lease::PostgresLeases;
 pub use projection::PostgresProjectionStore;
 
 /// Re-exported so callers build pools with the same version the adapter uses.

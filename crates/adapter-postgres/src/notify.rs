@@ -62,6 +62,11 @@ impl Notifications {
         }
     }
 
+    /// How to open a dedicated connection, when the adapter knows.
+    pub(crate) fn connection_config(&self) -> Option<&tokio_postgres::Config> {
+        self.listen.as_ref()
+    }
+
     /// Records that a save committed, starting the notifier task on first use.
     pub(crate) fn saved(&self, pool: &Pool) {
         self.pending.dirty.store(true, Ordering::Release);
