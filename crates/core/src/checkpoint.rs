@@ -29,3 +29,14 @@ pub trait CheckpointStore: Send + Sync + std::fmt::Debug + 'static {
     /// Backend failures.
     async fn advance(&self, consumer: &Name, sequence_number: u64) -> Result<bool>;
 }
+
+#[async_trait]
+impl<T: CheckpointStore + ?Sized> CheckpointStore for std::sync::Arc<T> {
+    async fn load(&self, consumer: &Name) -> Result<Option<u64>> {
+        (**self).load(consumer).await
+    }
+
+    async fn advance(&self, consumer: &Name, sequence_number: u64) -> Result<bool> {
+        (**self).advance(consumer, sequence_number).await
+    }
+}

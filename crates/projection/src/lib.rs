@@ -104,6 +104,7 @@ mod metadata;
 mod projection;
 mod projector;
 pub mod query;
+mod runner;
 mod store;
 pub mod value;
 
@@ -112,4 +113,5 @@ pub use memory::MemoryProjectionStore;
 pub use metadata::{ProjectionMetadata, Tracked};
 pub use projection::{Projection, StoredProjection};
 pub use projector::{Handled, MissingHandler, Projector};
+pub use runner::{ErrorPolicy, ProjectionRunner};
 pub use store::{ProjectionStorageAdapter, ProjectionStore};

@@ -12,6 +12,14 @@ pub trait ProjectionMetadata: Serialize + DeserializeOwned + Send + Sync {
 
     /// Records that `event` was folded.
     fn record(&mut self, event: &StoredEvent);
+
+    /// The sequence number of the last event folded, if the metadata keeps it.
+    /// A [`ProjectionRunner`](crate::ProjectionRunner) uses it to recognise an
+    /// event it already applied (after a crash between saving the projection
+    /// and its checkpoint); without it, such an event is applied again.
+    fn last_sequence_number(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The usual metadata: how far the fold got and when.
@@ -34,6 +42,10 @@ impl ProjectionMetadata for Tracked {
         self.last_sequence_number = Some(event.sequence_number);
         self.events += 1;
         self.updated_at = Some(event.observed_at);
+    }
+
+    fn last_sequence_number(&self) -> Option<u64> {
+        self.last_sequence_number
     }
 }
 

@@ -15,6 +15,7 @@ pub mod faults;
 pub mod history;
 pub mod load;
 pub mod projection;
+pub mod runner;
 pub mod strategies;
 
 #[doc(hidden)]
