@@ -14,6 +14,10 @@ async fn sixty_four_writers_hold_every_guarantee() {
         .await
         .unwrap_or_else(|violations| panic!("{} violations: {violations:?}", violations.len()));
     eprintln!("{report:?}");
-    assert_eq!(report.acknowledged, 64 * 1000, "every operation was acknowledged");
+    assert_eq!(
+        report.acknowledged,
+        64 * 1000,
+        "every operation was acknowledged"
+    );
     assert!(report.conflicts > 0, "the writers really raced: {report:?}");
 }

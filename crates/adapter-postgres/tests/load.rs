@@ -16,7 +16,14 @@ async fn the_standard_load_holds_every_guarantee() {
         .await
         .unwrap_or_else(|violations| panic!("{} violations: {violations:?}", violations.len()));
     eprintln!("{report:?}");
-    assert_eq!(report.acknowledged, 16 * 500, "every operation was acknowledged");
+    assert_eq!(
+        report.acknowledged,
+        16 * 500,
+        "every operation was acknowledged"
+    );
     assert!(report.conflicts > 0, "the writers really raced: {report:?}");
-    assert!(report.deliveries >= 4 * report.events / 2, "the readers kept up: {report:?}");
+    assert!(
+        report.deliveries >= 4 * report.events / 2,
+        "the readers kept up: {report:?}"
+    );
 }

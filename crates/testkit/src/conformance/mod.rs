@@ -18,6 +18,7 @@ mod bad_input;
 mod concurrency;
 mod conditions;
 mod idempotency;
+mod input_table;
 mod model;
 mod reads;
 mod support;
@@ -34,6 +35,7 @@ pub use bad_input::*;
 pub use concurrency::*;
 pub use conditions::*;
 pub use idempotency::*;
+pub use input_table::*;
 pub use model::*;
 pub use reads::*;
 pub use writes::*;
@@ -85,6 +87,7 @@ macro_rules! __with_event_store_cases {
             positions_beyond_i64_are_rejected,
             a_limit_of_zero_is_rejected,
             bad_input_writes_nothing,
+            every_input_in_the_table_is_handled_alike,
             random_operations_match_a_reference_model,
         }
     };
