@@ -1,0 +1,153 @@
+//! Least privilege: the whole conformance kit passes when the adapter connects
+//! as a runtime role that can only read and append events (no UPDATE, DELETE or
+//! TRUNCATE on them), after a privileged role migrated the schema.
+
+mod common;
+
+use eventblocks_core::{
+    async_trait, EventStore, EventStream, Result, SaveRequest, ScanRequest, StorageAdapter,
+    StoredEvent,
+};
+use eventblocks_postgres::deadpool_postgres::{
+    self, Manager, ManagerConfig, Pool, RecyclingMethod,
+};
+use eventblocks_postgres::PostgresAdapter;
+
+/// The grants the README documents for the runtime role.
+const RUNTIME_GRANTS: &str = r#"
+GRANT USAGE ON SCHEMA {schema} TO {role};
+GRANT SELECT, INSERT ON {schema}.events TO {role};
+GRANT USAGE, UPDATE ON SEQUENCE {schema}.events_sequence_number TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.events_projections TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.events_checkpoints TO {role};
+"#;
+
+async fn superuser() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect as the migrating role");
+    tokio::spawn(connection);
+    client
+}
+
+/// The test's runtime role, created once per process.
+fn role() -> String {
+    format!("eventblocks_runtime_{}", std::process::id())
+}
+
+async fn ensure_role(client: &tokio_postgres::Client) {
+    let role = role();
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        // Another case may create it at the same moment.
+        let _ = client
+            .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+            .await;
+    }
+}
+
+/// The runtime role's connection settings for the test's schema.
+fn runtime_config(schema: &str) -> tokio_postgres::Config {
+    let mut config: tokio_postgres::Config = common::database_url().parse().unwrap();
+    config.user(role()).application_name(schema);
+    config
+}
+
+/// The runtime adapter, keeping the test's schema until it is dropped.
+#[derive(Debug)]
+struct RuntimeAdapter {
+    runtime: PostgresAdapter,
+    _schema: common::TestAdapter,
+}
+
+#[async_trait]
+impl StorageAdapter for RuntimeAdapter {
+    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        self.runtime.save(request).await
+    }
+
+    fn scan(&self, request: ScanRequest) -> EventStream {
+        self.runtime.scan(request)
+    }
+}
+
+/// A schema migrated by the privileged role, used through the runtime role.
+async fn runtime_store() -> EventStore {
+    let migrated = common::adapter().await;
+    let client = superuser().await;
+    ensure_role(&client).await;
+    let grants = RUNTIME_GRANTS
+        .replace("{schema}", &format!("\"{}\"", migrated.schema))
+        .replace("{role}", &role());
+    client
+        .batch_execute(&grants)
+        .await
+        .expect("grant the runtime role");
+    let manager = Manager::from_config(
+        runtime_config(&migrated.schema),
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(8)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .unwrap();
+    let runtime = PostgresAdapter::builder()
+        .pool(pool)
+        .schema(&migrated.schema)
+        .build()
+        .unwrap();
+    EventStore::new(RuntimeAdapter {
+        runtime,
+        _schema: migrated,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_conformance_kit_passes_as_the_runtime_role() {
+    let failures = eventblocks_testkit::conformance::run_all(runtime_store).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn the_runtime_role_cannot_rewrite_history() {
+    let migrated = common::adapter().await;
+    let client = superuser().await;
+    ensure_role(&client).await;
+    let grants = RUNTIME_GRANTS
+        .replace("{schema}", &format!("\"{}\"", migrated.schema))
+        .replace("{role}", &role());
+    client.batch_execute(&grants).await.unwrap();
+    let (runtime, connection) = runtime_config(&migrated.schema)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let events = format!("\"{}\".events", migrated.schema);
+    runtime
+        .batch_execute(&format!("SELECT count(*) FROM {events}"))
+        .await
+        .expect("the runtime role reads events");
+    for statement in [
+        "UPDATE {e} SET name = 'x'",
+        "DELETE FROM {e}",
+        "TRUNCATE {e}",
+    ] {
+        let sql = statement.replace("{e}", &events);
+        let error = runtime.batch_execute(&sql).await.expect_err(&sql);
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {error}"
+        );
+    }
+}
