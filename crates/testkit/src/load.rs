@@ -212,7 +212,17 @@ fn spawn_reader(
                     }
                 }
                 let message = tokio::select! {
-                    message = subscription.try_next() => message?,
+                    message = subscription.try_next() => match message {
+                        Ok(message) => message,
+                        // A real consumer resumes from its checkpoint after a
+                        // transient failure; so does this one.
+                        Err(error) if error.is_retryable() => {
+                            tracing::debug!(%error, reader = %name, "resubscribing");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue 'subscribe;
+                        }
+                        Err(error) => return Err(error),
+                    },
                     changed = stop.changed() => {
                         if changed.is_err() {
                             return Ok(delivered);
@@ -290,7 +300,14 @@ async fn append(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let last = stream.latest().await?.map(|event| event.position);
+        let last = match stream.latest().await {
+            Ok(latest) => latest.map(|event| event.position),
+            Err(error) if attempt < max_attempts && error.is_retryable() => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         history.read_own_writes(stream.identifier(), acknowledged, last);
         let invoked = history.invoke(stream.identifier(), events);
         match stream
