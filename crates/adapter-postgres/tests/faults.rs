@@ -190,3 +190,39 @@ async fn a_statement_timeout_is_a_typed_timeout() {
         .collect();
     assert_eq!(names, ["first", "after"]);
 }
+
+/// The server is killed (`pg_ctl stop -m immediate`) in the middle of the load
+/// and restarted: writers retry, readers resume from their checkpoints, and
+/// every acknowledged event is there afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_crash_and_restart_loses_nothing() {
+    let server = std::sync::Arc::new(
+        eventblocks_testkit::faults::PrivateServer::start().expect("a private PostgreSQL server"),
+    );
+    let adapter = eventblocks_postgres::PostgresAdapter::builder()
+        .url(server.url())
+        .pool_size(24)
+        .build()
+        .unwrap();
+    adapter.migrate().await.unwrap();
+    let store = EventStore::new(adapter);
+    let crasher = tokio::spawn({
+        let server = server.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            tokio::task::spawn_blocking(move || {
+                server.crash().expect("crash the server");
+                std::thread::sleep(Duration::from_millis(500));
+                server.restart().expect("restart the server");
+            })
+            .await
+            .unwrap();
+        }
+    });
+    let mut config = LoadConfig::standard("crash").with_writers(16, 150);
+    config.max_attempts = 2000;
+    let report = checked(run_load(&store, &config).await);
+    crasher.await.unwrap();
+    eprintln!("{report:?}");
+    assert_eq!(report.acknowledged, 16 * 150);
+}
