@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use eventblocks_core::{
-    Error, EventStore, NewEvent, ScanQuery, StoredEvent, StreamHandle, SubscriptionMessage,
-    SubscriptionOptions, WriteCondition,
+    CategoryHandle, Error, EventStore, NewEvent, ScanQuery, StoredEvent, StreamHandle,
+    SubscriptionMessage, SubscriptionOptions, WriteCondition,
 };
 use futures::TryStreamExt;
 use rand::Rng;
@@ -156,9 +156,7 @@ pub async fn run_load(
             .map_err(|error| fail(format!("a reader panicked: {error}")))?
             .map_err(|error| fail(format!("a reader failed: {error}")))?;
     }
-    let log: Vec<StoredEvent> = category
-        .scan(ScanQuery::new())
-        .try_collect()
+    let log = complete_log(&category, config.streams)
         .await
         .map_err(|error| fail(error.to_string()))?;
     history.check(&log)?;
@@ -170,6 +168,23 @@ pub async fn run_load(
         deliveries,
         elapsed: started.elapsed(),
     })
+}
+
+/// Every event of the run, in log order, read stream by stream: stream reads
+/// see every committed event at once, while a category scan may trail the
+/// newest commits while a transaction elsewhere in the database is open.
+async fn complete_log(
+    category: &CategoryHandle,
+    streams: usize,
+) -> Result<Vec<StoredEvent>, Error> {
+    let mut log = Vec::new();
+    for index in 0..streams {
+        let stream = category.stream(&format!("stream-{index}"))?;
+        let events: Vec<StoredEvent> = stream.scan(ScanQuery::new()).try_collect().await?;
+        log.extend(events);
+    }
+    log.sort_by_key(|event| event.sequence_number);
+    Ok(log)
 }
 
 /// A reader's task, and where to tell it the sequence number to stop at (the
