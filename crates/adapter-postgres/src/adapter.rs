@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use eventblocks_core::{
     EventStream, Result, SaveRequest, ScanRequest, SerialisationGuarantee, StorageAdapter,
-    StoredEvent, WakeUps,
+    StoredEvent, WakeUps, WriteOutcome,
 };
 
 use crate::config::PostgresAdapterBuilder;
@@ -32,6 +32,7 @@ pub(crate) struct Inner {
     pub(crate) serialisation: SerialisationGuarantee,
     pub(crate) page_size: u32,
     pub(crate) horizon_wait: Duration,
+    pub(crate) operation_timeout: Duration,
     pub(crate) notifications: Notifications,
 }
 
@@ -85,6 +86,7 @@ impl PostgresAdapter {
         serialisation: SerialisationGuarantee,
         page_size: u32,
         horizon_wait: Duration,
+        operation_timeout: Duration,
         listen: Option<tokio_postgres::Config>,
     ) -> Self {
         let sql = Statements::new(&names);
@@ -97,6 +99,7 @@ impl PostgresAdapter {
                 serialisation,
                 page_size,
                 horizon_wait,
+                operation_timeout,
                 notifications,
             }),
         }
@@ -160,7 +163,10 @@ impl fmt::Debug for PostgresAdapter {
 #[async_trait]
 impl StorageAdapter for PostgresAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-        let events = save::save(&self.inner, request).await?;
+        let saving = save::save(&self.inner, request);
+        let events = tokio::time::timeout(self.inner.operation_timeout, saving)
+            .await
+            .map_err(|_| error::timed_out("saving events", WriteOutcome::Unknown))??;
         self.inner.notifications.saved(&self.inner.pool);
         Ok(events)
     }

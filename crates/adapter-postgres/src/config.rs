@@ -50,6 +50,7 @@ pub struct PostgresAdapterBuilder {
     pool_wait_timeout: Duration,
     connect_timeout: Duration,
     horizon_wait: Duration,
+    operation_timeout: Duration,
     notifications_url: Option<String>,
 }
 
@@ -70,6 +71,7 @@ impl Default for PostgresAdapterBuilder {
             pool_wait_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             horizon_wait: Duration::from_secs(1),
+            operation_timeout: Duration::from_secs(30),
             notifications_url: None,
         }
     }
@@ -93,6 +95,7 @@ impl fmt::Debug for PostgresAdapterBuilder {
             .field("pool_wait_timeout", &self.pool_wait_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("horizon_wait", &self.horizon_wait)
+            .field("operation_timeout", &self.operation_timeout)
             .finish()
     }
 }
@@ -179,6 +182,16 @@ impl PostgresAdapterBuilder {
         self
     }
 
+    /// The longest a save, or one page of a scan, may take (default 30 s),
+    /// waiting for a connection included. A network that stops delivering
+    /// (rather than failing) would otherwise hang the call: past this limit it
+    /// fails with [`Error::Timeout`] (for a save, with an unknown outcome: retry
+    /// it with the same event ids).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
     /// Builds the adapter. No connection is opened until the first operation.
     ///
     /// # Errors
@@ -191,6 +204,12 @@ impl PostgresAdapterBuilder {
         }
         if self.pool_size == 0 {
             return Err(Error::invalid("pool_size", "must be at least 1"));
+        }
+        if self.operation_timeout.is_zero() {
+            return Err(Error::invalid(
+                "operation_timeout",
+                "must be longer than zero",
+            ));
         }
         let listen = match (&self.notifications_url, &self.source) {
             (Some(url), _) | (None, Some(Source::Url(url))) => Some(self.connection_config(url)?),
@@ -207,6 +226,7 @@ impl PostgresAdapterBuilder {
             self.serialisation,
             self.page_size,
             self.horizon_wait,
+            self.operation_timeout,
             listen,
         ))
     }

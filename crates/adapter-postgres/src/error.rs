@@ -133,3 +133,12 @@ pub(crate) fn release(client: deadpool_postgres::Object, error: &tokio_postgres:
         drop(deadpool_postgres::Object::take(client));
     }
 }
+
+/// The operation `what` took longer than the adapter's operation timeout.
+pub(crate) fn timed_out(what: &'static str, outcome: WriteOutcome) -> Error {
+    Error::Timeout {
+        outcome,
+        message: format!("{what} took longer than the operation timeout").into(),
+        source: None,
+    }
+}

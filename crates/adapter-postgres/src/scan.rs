@@ -254,6 +254,20 @@ async fn read(
     parameters: &[&(dyn ToSql + Sync)],
     what: &'static str,
 ) -> Result<Vec<Row>> {
+    tokio::time::timeout(
+        inner.operation_timeout,
+        read_once(inner, sql, parameters, what),
+    )
+    .await
+    .map_err(|_| error::timed_out(what, WriteOutcome::NotWritten))?
+}
+
+async fn read_once(
+    inner: &Inner,
+    sql: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+    what: &'static str,
+) -> Result<Vec<Row>> {
     let mut attempts = 0;
     loop {
         attempts += 1;

@@ -232,3 +232,86 @@ async fn a_server_crash_and_restart_loses_nothing() {
     eprintln!("{report:?}");
     assert_eq!(report.acknowledged, 16 * 150);
 }
+
+/// A network that silently stops delivering for 5 s: every call fails within
+/// its timeout plus a second instead of hanging, and work resumes within 5 s
+/// of the network healing; publishes whose outcome was unknown are retried
+/// with the same ids and stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_network_black_hole_times_out_and_recovers() {
+    // A private server: a transaction stranded by the black hole must not
+    // hold back the read horizon of other tests.
+    let server = eventblocks_testkit::faults::PrivateServer::start().expect("a private server");
+    let migrator = eventblocks_postgres::PostgresAdapter::connect(server.url()).unwrap();
+    migrator.migrate().await.unwrap();
+    let proxy = eventblocks_testkit::faults::FaultProxy::start(server.address())
+        .await
+        .unwrap();
+    let timeout = Duration::from_secs(1);
+    let adapter = eventblocks_postgres::PostgresAdapter::builder()
+        .url(format!("postgres://postgres@{}/postgres", proxy.address()))
+        .operation_timeout(timeout)
+        .pool_wait_timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .unwrap();
+    let store = EventStore::new(adapter);
+    let handle = store.stream("net", "s").unwrap();
+    handle
+        .publish(events("before", 1), WriteCondition::NoCondition)
+        .await
+        .unwrap();
+
+    proxy.black_hole();
+    let blackout = std::time::Instant::now();
+    let mut unknown = Vec::new();
+    let mut calls = 0;
+    while blackout.elapsed() < Duration::from_secs(5) {
+        let batch = events("during", 1);
+        let started = std::time::Instant::now();
+        let result = handle
+            .publish(batch.clone(), WriteCondition::NoCondition)
+            .await;
+        assert!(
+            started.elapsed() < timeout + Duration::from_secs(1),
+            "a call hung"
+        );
+        match result {
+            Err(error) if error.is_retryable() => unknown.push(batch),
+            other => panic!("expected a timeout during the black hole, got {other:?}"),
+        }
+        calls += 1;
+    }
+    assert!(calls >= 3, "{calls} calls in 5 s");
+    proxy.heal();
+    let healed = std::time::Instant::now();
+    loop {
+        let attempt = handle
+            .publish(events("after", 1), WriteCondition::NoCondition)
+            .await;
+        if attempt.is_ok() {
+            break;
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(5),
+            "no progress 5 s after healing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for batch in &unknown {
+        handle
+            .publish(batch.clone(), WriteCondition::NoCondition)
+            .await
+            .unwrap();
+    }
+    let stored = handle.read().await.unwrap();
+    let during = stored
+        .iter()
+        .filter(|e| e.name.as_str() == "during")
+        .count();
+    assert_eq!(
+        during,
+        unknown.len(),
+        "each unknown-outcome publish stored exactly once"
+    );
+}
