@@ -315,3 +315,89 @@ async fn a_network_black_hole_times_out_and_recovers() {
         "each unknown-outcome publish stored exactly once"
     );
 }
+
+/// The connection is cut just before and just after the `COMMIT` of an
+/// exactly-once unit: before, nothing was applied and the retry applies it;
+/// after, the commit happened and the retry recognises the event as done.
+/// Either way the effect is applied exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn cuts_around_commit_keep_effects_exactly_once() {
+    use eventblocks_core::{CheckpointStore, Name};
+    use eventblocks_postgres::PostgresCheckpointStore;
+    use eventblocks_testkit::faults::CommitFault;
+
+    let test = common::adapter().await;
+    let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
+    let port = upstream.get_ports().first().copied().unwrap_or(5432);
+    let proxy = eventblocks_testkit::faults::FaultProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let through_proxy = eventblocks_postgres::PostgresAdapter::builder()
+        .url(format!(
+            "postgres://postgres@{}/postgres?application_name={}",
+            proxy.address(),
+            test.schema
+        ))
+        .schema(&test.schema)
+        .build()
+        .unwrap();
+    let checkpoints = PostgresCheckpointStore::new(&through_proxy);
+    let direct = connect().await;
+    let effects = format!("\"{}\".effects", test.schema);
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {effects} (sequence_number bigint NOT NULL)"
+        ))
+        .await
+        .unwrap();
+    let insert = format!("INSERT INTO {effects} VALUES ($1)");
+    let consumer = Name::new("consumer", "cut").unwrap();
+
+    for (sequence_number, fault) in [
+        (1_i64, CommitFault::CutBeforeCommit),
+        (2, CommitFault::CutAfterCommit),
+    ] {
+        let event = u64::try_from(sequence_number).unwrap();
+        let unit = checkpoints
+            .begin(&consumer, event)
+            .await
+            .unwrap()
+            .expect("not yet processed");
+        unit.client()
+            .execute(&insert, &[&sequence_number])
+            .await
+            .unwrap();
+        proxy.arm(fault);
+        let error = unit.commit().await.expect_err("the connection was cut");
+        assert!(error.is_retryable(), "{error:?}");
+        // The consumer retries: applied once, whichever side of COMMIT the cut fell.
+        if let Some(unit) = checkpoints.begin(&consumer, event).await.unwrap() {
+            assert_eq!(
+                fault,
+                CommitFault::CutBeforeCommit,
+                "a committed unit is recognised"
+            );
+            unit.client()
+                .execute(&insert, &[&sequence_number])
+                .await
+                .unwrap();
+            unit.commit().await.unwrap();
+        } else {
+            assert_eq!(
+                fault,
+                CommitFault::CutAfterCommit,
+                "an uncommitted unit is redone"
+            );
+        }
+        let applied: i64 = direct
+            .query_one(
+                &format!("SELECT count(*) FROM {effects} WHERE sequence_number = $1"),
+                &[&sequence_number],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(applied, 1, "{fault:?}: the effect is applied exactly once");
+        assert_eq!(checkpoints.load(&consumer).await.unwrap(), Some(event));
+    }
+}
