@@ -76,8 +76,9 @@ impl StorageAdapter for RuntimeAdapter {
     }
 }
 
-/// A schema migrated by the privileged role, used through the runtime role.
-async fn runtime_store() -> EventStore {
+/// A fresh schema migrated by the privileged role, with the README's grants to
+/// the runtime role.
+async fn migrated_for_runtime() -> common::TestAdapter {
     let migrated = common::adapter().await;
     let client = superuser().await;
     ensure_role(&client).await;
@@ -88,6 +89,12 @@ async fn runtime_store() -> EventStore {
         .batch_execute(&grants)
         .await
         .expect("grant the runtime role");
+    migrated
+}
+
+/// A schema migrated by the privileged role, used through the runtime role.
+async fn runtime_store() -> EventStore {
+    let migrated = migrated_for_runtime().await;
     let manager = Manager::from_config(
         runtime_config(&migrated.schema),
         tokio_postgres::NoTls,
@@ -120,13 +127,7 @@ async fn the_conformance_kit_passes_as_the_runtime_role() {
 
 #[tokio::test]
 async fn the_runtime_role_cannot_rewrite_history() {
-    let migrated = common::adapter().await;
-    let client = superuser().await;
-    ensure_role(&client).await;
-    let grants = RUNTIME_GRANTS
-        .replace("{schema}", &format!("\"{}\"", migrated.schema))
-        .replace("{role}", &role());
-    client.batch_execute(&grants).await.unwrap();
+    let migrated = migrated_for_runtime().await;
     let (runtime, connection) = runtime_config(&migrated.schema)
         .connect(tokio_postgres::NoTls)
         .await

@@ -8,7 +8,7 @@ use eventblocks_memory::MemoryAdapter;
 use crate::report::Row;
 use crate::scenarios::{self, append_name, Bench, Sizes};
 use crate::subject::{BenchResult, StoreSubject, Subject};
-use crate::{projection, rss, Options};
+use crate::{rss, Options};
 
 pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let sizes = if options.quick {
@@ -63,19 +63,7 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
         EventStore::new(MemoryAdapter::new()),
     ));
     let bench = Bench::new(vec![subject.clone() as Arc<dyn Subject>], sizes);
-    let on_the_log = ["scan log", "subscription", "projection fold"];
-    if on_the_log.iter().any(|name| options.wants(name)) {
-        bench.fill_log(0).await?;
-    }
-    if options.wants("scan log") {
-        rows.push(bench.log_scan().await?);
-    }
-    if options.wants("subscription") {
-        rows.push(scenarios::catch_up(&subject, sizes.runs, sizes.log_events).await?);
-    }
-    if options.wants("projection fold") {
-        rows.push(projection::fold(&subject, sizes.runs).await?);
-    }
+    rows.extend(scenarios::on_the_log(&bench, &subject, options).await?);
     if options.wants("live") {
         rows.push(scenarios::live_latency(&subject, 8, sizes.live_events_per_writer).await?);
     }

@@ -66,19 +66,7 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let (adapter, raw, _) = fresh(&pool, &url).await?;
     let subject = adapter.clone();
     let bench = Bench::new(vec![adapter as Arc<dyn Subject>, raw], sizes);
-    let on_the_log = ["scan log", "subscription", "projection fold"];
-    if on_the_log.iter().any(|name| options.wants(name)) {
-        bench.fill_log(0).await?;
-    }
-    if options.wants("scan log") {
-        rows.push(bench.log_scan().await?);
-    }
-    if options.wants("subscription") {
-        rows.push(scenarios::catch_up(&subject, sizes.runs, sizes.log_events).await?);
-    }
-    if options.wants("projection fold") {
-        rows.push(projection::fold(&subject, sizes.runs).await?);
-    }
+    rows.extend(scenarios::on_the_log(&bench, &subject, options).await?);
     if options.wants("live") {
         rows.push(scenarios::live_latency(&subject, 8, sizes.live_events_per_writer).await?);
     }

@@ -291,3 +291,27 @@ pub(crate) async fn live_latency(
     );
     Ok(row.with_latency(Latency::of(latencies)))
 }
+
+/// The scenarios on a full log: fills it (once, if any of them is wanted),
+/// then scans it, catches up with it and folds it.
+pub(crate) async fn on_the_log(
+    bench: &Bench,
+    subject: &StoreSubject,
+    options: &crate::Options,
+) -> BenchResult<Vec<Row>> {
+    let mut rows = Vec::new();
+    let wanted = ["scan log", "subscription", "projection fold"];
+    if wanted.iter().any(|name| options.wants(name)) {
+        bench.fill_log(0).await?;
+    }
+    if options.wants("scan log") {
+        rows.push(bench.log_scan().await?);
+    }
+    if options.wants("subscription") {
+        rows.push(catch_up(subject, bench.sizes.runs, bench.sizes.log_events).await?);
+    }
+    if options.wants("projection fold") {
+        rows.push(crate::projection::fold(subject, bench.sizes.runs).await?);
+    }
+    Ok(rows)
+}
