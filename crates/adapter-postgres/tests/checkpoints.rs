@@ -164,6 +164,23 @@ async fn a_crashing_consumer_builds_the_same_read_model_as_an_uninterrupted_one(
     assert_eq!(models[0], models[1], "crashes changed the read model");
 }
 
+/// Opens a unit for `event` and saves its projection in it.
+async fn begin_and_save(
+    checkpoints: &PostgresCheckpointStore,
+    name: &Name,
+    event: &StoredEvent,
+) -> eventblocks_postgres::ExactlyOnce {
+    let unit = checkpoints
+        .begin(name, event.sequence_number)
+        .await
+        .unwrap()
+        .expect("not yet processed");
+    unit.save_projection(&count_projection(event, 1))
+        .await
+        .unwrap();
+    unit
+}
+
 /// A redelivered event is recognised, and an abandoned unit leaves nothing.
 #[tokio::test]
 async fn a_processed_event_is_skipped_and_an_abandoned_unit_leaves_nothing() {
@@ -174,14 +191,7 @@ async fn a_processed_event_is_skipped_and_an_abandoned_unit_leaves_nothing() {
     let projections = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
     let name = consumer("once");
 
-    let unit = checkpoints
-        .begin(&name, events[0].sequence_number)
-        .await
-        .unwrap()
-        .unwrap();
-    unit.save_projection(&count_projection(&events[0], 1))
-        .await
-        .unwrap();
+    let unit = begin_and_save(&checkpoints, &name, &events[0]).await;
     drop(unit);
     assert!(
         read_model(&projections).await.is_empty(),
@@ -189,14 +199,7 @@ async fn a_processed_event_is_skipped_and_an_abandoned_unit_leaves_nothing() {
     );
     assert_eq!(checkpoints.load(&name).await.unwrap(), None);
 
-    let unit = checkpoints
-        .begin(&name, events[0].sequence_number)
-        .await
-        .unwrap()
-        .unwrap();
-    unit.save_projection(&count_projection(&events[0], 1))
-        .await
-        .unwrap();
+    let unit = begin_and_save(&checkpoints, &name, &events[0]).await;
     unit.commit().await.unwrap();
     assert_eq!(
         checkpoints.load(&name).await.unwrap(),

@@ -45,6 +45,22 @@ pub enum Operator {
     NotMatches,
 }
 
+impl Operator {
+    /// Every operator, for tests and tools that try them all.
+    pub const ALL: [Operator; 10] = [
+        Operator::Equal,
+        Operator::NotEqual,
+        Operator::LessThan,
+        Operator::LessThanOrEqual,
+        Operator::GreaterThan,
+        Operator::GreaterThanOrEqual,
+        Operator::In,
+        Operator::Contains,
+        Operator::Matches,
+        Operator::NotMatches,
+    ];
+}
+
 /// One condition of a search.
 #[derive(Clone)]
 pub struct Filter {

@@ -109,18 +109,7 @@ fn random_field(rng: &mut StdRng) -> Field {
 
 fn random_filter(rng: &mut StdRng) -> Option<Filter> {
     let field = random_field(rng);
-    let operators = [
-        Operator::Equal,
-        Operator::NotEqual,
-        Operator::LessThan,
-        Operator::LessThanOrEqual,
-        Operator::GreaterThan,
-        Operator::GreaterThanOrEqual,
-        Operator::In,
-        Operator::Contains,
-        Operator::Matches,
-        Operator::NotMatches,
-    ];
+    let operators = Operator::ALL;
     let operator = *operators.choose(rng)?;
     let value = match operator {
         Operator::In => Value::Array((0..3).map(|_| random_scalar(rng)).collect()),
