@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use eventblocks_core::{
     EventSourceIdentifier, EventStream, Result, SaveRequest, ScanRequest, StorageAdapter,
-    StoredEvent, WakeUps,
+    StoredEvent, WakeUps, DEFAULT_MAX_EVENT_BYTES,
 };
 use futures::StreamExt;
 use parking_lot::RwLock;
@@ -35,6 +35,7 @@ const DEFAULT_PAGE_SIZE: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct MemoryAdapter {
     shared: Arc<Shared>,
+    max_event_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -66,7 +67,31 @@ impl MemoryAdapter {
                 head,
                 page_size: page_size.max(1),
             }),
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
         }
+    }
+
+    /// The same store, accepting events of up to `max_event_bytes` bytes of
+    /// payload and metadata (default
+    /// [`DEFAULT_MAX_EVENT_BYTES`](eventblocks_core::DEFAULT_MAX_EVENT_BYTES)).
+    ///
+    /// ```
+    /// use eventblocks_core::{Error, EventStore, NewEvent, WriteCondition};
+    /// use eventblocks_memory::MemoryAdapter;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let store = EventStore::new(MemoryAdapter::new().with_max_event_bytes(16));
+    /// let event = NewEvent::new("note-taken", &"far more than sixteen bytes")?;
+    /// let stream = store.stream("notes", "n-1")?;
+    /// let result = stream.publish([event], WriteCondition::NoCondition).await;
+    /// assert!(matches!(result, Err(Error::InvalidInput { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> Self {
+        self.max_event_bytes = max_event_bytes;
+        self
     }
 
     /// A receiver of the log's head: the number of events stored, which is also the
@@ -122,6 +147,10 @@ impl StorageAdapter for MemoryAdapter {
             Some(((), head))
         });
         Some(changes.boxed())
+    }
+
+    fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
     }
 }
 

@@ -12,6 +12,7 @@ use eventblocks_core::{
 };
 
 use crate::config::PostgresAdapterBuilder;
+use crate::connect::Connector;
 use crate::names::Names;
 use crate::notify::Notifications;
 use crate::{error, save, scan, schema};
@@ -33,7 +34,17 @@ pub(crate) struct Inner {
     pub(crate) page_size: u32,
     pub(crate) horizon_wait: Duration,
     pub(crate) operation_timeout: Duration,
+    pub(crate) max_event_bytes: usize,
     pub(crate) notifications: Notifications,
+}
+
+/// The builder's settings the adapter keeps.
+pub(crate) struct Settings {
+    pub(crate) serialisation: SerialisationGuarantee,
+    pub(crate) page_size: u32,
+    pub(crate) horizon_wait: Duration,
+    pub(crate) operation_timeout: Duration,
+    pub(crate) max_event_bytes: usize,
 }
 
 /// The adapter's SQL, rendered once for its schema and table.
@@ -83,12 +94,16 @@ impl PostgresAdapter {
     pub(crate) fn new(
         pool: Pool,
         names: Names,
-        serialisation: SerialisationGuarantee,
-        page_size: u32,
-        horizon_wait: Duration,
-        operation_timeout: Duration,
-        listen: Option<tokio_postgres::Config>,
+        settings: Settings,
+        listen: Option<Connector>,
     ) -> Self {
+        let Settings {
+            serialisation,
+            page_size,
+            horizon_wait,
+            operation_timeout,
+            max_event_bytes,
+        } = settings;
         let sql = Statements::new(&names);
         let notifications = Notifications::new(names.notification_channel(), listen);
         Self {
@@ -100,6 +115,7 @@ impl PostgresAdapter {
                 page_size,
                 horizon_wait,
                 operation_timeout,
+                max_event_bytes,
                 notifications,
             }),
         }
@@ -180,5 +196,9 @@ impl StorageAdapter for PostgresAdapter {
     /// [`PostgresAdapterBuilder::notifications_url`]).
     fn wake_ups(&self) -> Option<WakeUps> {
         self.inner.notifications.wake_ups()
+    }
+
+    fn max_event_bytes(&self) -> usize {
+        self.inner.max_event_bytes
     }
 }

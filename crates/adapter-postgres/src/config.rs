@@ -6,11 +6,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use eventblocks_core::{Error, Result, SerialisationGuarantee};
-use tokio_postgres::NoTls;
+use deadpool_postgres::Pool;
+use eventblocks_core::{Error, Result, SerialisationGuarantee, DEFAULT_MAX_EVENT_BYTES};
 
-use crate::adapter::PostgresAdapter;
+use crate::adapter::{PostgresAdapter, Settings};
+use crate::connect::{Connector, PoolLimits, Transport};
 use crate::names::Names;
 
 /// Default schema for the event table.
@@ -51,7 +51,9 @@ pub struct PostgresAdapterBuilder {
     connect_timeout: Duration,
     horizon_wait: Duration,
     operation_timeout: Duration,
+    max_event_bytes: usize,
     notifications_url: Option<String>,
+    transport: Transport,
 }
 
 enum Source {
@@ -72,7 +74,9 @@ impl Default for PostgresAdapterBuilder {
             connect_timeout: Duration::from_secs(5),
             horizon_wait: Duration::from_secs(1),
             operation_timeout: Duration::from_secs(30),
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             notifications_url: None,
+            transport: Transport::Plain,
         }
     }
 }
@@ -96,6 +100,8 @@ impl fmt::Debug for PostgresAdapterBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("horizon_wait", &self.horizon_wait)
             .field("operation_timeout", &self.operation_timeout)
+            .field("max_event_bytes", &self.max_event_bytes)
+            .field("tls", &!matches!(self.transport, Transport::Plain))
             .finish()
     }
 }
@@ -192,11 +198,36 @@ impl PostgresAdapterBuilder {
         self
     }
 
+    /// The largest event a save accepts: the bytes of its payload's and
+    /// metadata's JSON text together (default
+    /// [`DEFAULT_MAX_EVENT_BYTES`], 4 MiB). Larger events are rejected with
+    /// [`Error::InvalidInput`] before any SQL runs. PostgreSQL itself cannot
+    /// store a `jsonb` value much over 255 MB.
+    pub fn max_event_bytes(mut self, max_event_bytes: usize) -> Self {
+        self.max_event_bytes = max_event_bytes;
+        self
+    }
+
+    /// Connects over TLS, verifying the server's certificate and host name,
+    /// for every connection the adapter opens from a connection string: the
+    /// pool made from [`url`](Self::url), the wake-up listener and leases. A
+    /// caller's [`pool`](Self::pool) connects the way it was built to.
+    ///
+    /// TLS is then required: a server that does not offer it is refused, never
+    /// used in plaintext, and a connection string saying `sslmode=disable` is
+    /// invalid.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::Tls) -> Self {
+        self.transport = Transport::Tls(tls);
+        self
+    }
+
     /// Builds the adapter. No connection is opened until the first operation.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a missing or malformed connection string, an
-    /// unusable schema or table name, or a page or pool size of 0.
+    /// unusable schema or table name, a page or pool size or event size limit
+    /// of 0, or a TLS setting the connection string contradicts.
     pub fn build(self) -> Result<PostgresAdapter> {
         let names = Names::new(&self.schema, &self.table)?;
         if self.page_size == 0 {
@@ -205,6 +236,9 @@ impl PostgresAdapterBuilder {
         if self.pool_size == 0 {
             return Err(Error::invalid("pool_size", "must be at least 1"));
         }
+        if self.max_event_bytes == 0 {
+            return Err(Error::invalid("max_event_bytes", "must be at least 1"));
+        }
         if self.operation_timeout.is_zero() {
             return Err(Error::invalid(
                 "operation_timeout",
@@ -212,7 +246,7 @@ impl PostgresAdapterBuilder {
             ));
         }
         let listen = match (&self.notifications_url, &self.source) {
-            (Some(url), _) | (None, Some(Source::Url(url))) => Some(self.connection_config(url)?),
+            (Some(url), _) | (None, Some(Source::Url(url))) => Some(self.connector(url)?),
             _ => None,
         };
         let pool = match self.source {
@@ -220,15 +254,18 @@ impl PostgresAdapterBuilder {
             Some(Source::Pool(ref pool)) => pool.clone(),
             Some(Source::Url(ref url)) => self.build_pool(url)?,
         };
-        Ok(PostgresAdapter::new(
-            pool,
-            names,
-            self.serialisation,
-            self.page_size,
-            self.horizon_wait,
-            self.operation_timeout,
-            listen,
-        ))
+        let settings = Settings {
+            serialisation: self.serialisation,
+            page_size: self.page_size,
+            horizon_wait: self.horizon_wait,
+            operation_timeout: self.operation_timeout,
+            max_event_bytes: self.max_event_bytes,
+        };
+        Ok(PostgresAdapter::new(pool, names, settings, listen))
+    }
+
+    fn connector(&self, url: &str) -> Result<Connector> {
+        Connector::new(self.connection_config(url)?, self.transport.clone())
     }
 
     fn connection_config(&self, url: &str) -> Result<tokio_postgres::Config> {
@@ -246,21 +283,13 @@ impl PostgresAdapterBuilder {
     }
 
     fn build_pool(&self, url: &str) -> Result<Pool> {
-        let config = self.connection_config(url)?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        Pool::builder(manager)
-            .max_size(self.pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(self.pool_wait_timeout))
-            .create_timeout(Some(self.connect_timeout))
-            .recycle_timeout(Some(self.connect_timeout))
-            .build()
+        let limits = PoolLimits {
+            size: self.pool_size,
+            wait: self.pool_wait_timeout,
+            connect: self.connect_timeout,
+        };
+        self.connector(url)?
+            .pool(&limits)
             .map_err(|error| Error::invalid("pool", format!("could not build the pool: {error}")))
     }
 }

@@ -62,10 +62,15 @@ pub(crate) fn database(
 
 /// A failure without a SQLSTATE: the connection broke or could not be used.
 fn connection(error: tokio_postgres::Error, what: &'static str, outcome: WriteOutcome) -> Error {
-    let message = format!("{what}: {error}");
-    if error.is_closed()
-        || std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>())
-    {
+    // The client's own message names only the kind of failure; the cause
+    // (refused, reset, which certificate check failed) is its source.
+    let message = match std::error::Error::source(&error) {
+        Some(cause) => format!("{what}: {error}: {cause}"),
+        None => format!("{what}: {error}"),
+    };
+    let io =
+        std::error::Error::source(&error).and_then(|cause| cause.downcast_ref::<std::io::Error>());
+    if error.is_closed() || io.is_some_and(|io| !is_certificate_rejection(io)) {
         return Error::Unavailable {
             outcome,
             message: message.into(),
@@ -76,6 +81,20 @@ fn connection(error: tokio_postgres::Error, what: &'static str, outcome: WriteOu
         message: message.into(),
         source: Some(error.into()),
     }
+}
+
+/// Whether the TLS handshake refused the server (its certificate, name or
+/// protocol): a setting to fix, not an outage to wait out.
+#[cfg(feature = "tls")]
+fn is_certificate_rejection(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+#[cfg(not(feature = "tls"))]
+fn is_certificate_rejection(_: &std::io::Error) -> bool {
+    false
 }
 
 /// The server's message, which `tokio_postgres::Error`'s `Display` leaves out.

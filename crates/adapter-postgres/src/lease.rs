@@ -10,10 +10,11 @@ use eventblocks_core::{Error, Lease, Leases, Name, Result, WriteOutcome};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls};
+use tokio::task::AbortHandle;
+use tokio_postgres::Client;
 
 use crate::adapter::PostgresAdapter;
+use crate::connect::Dedicated;
 use crate::error;
 
 /// Hands out partition leases across every process sharing the database.
@@ -51,26 +52,28 @@ impl fmt::Debug for PostgresLeases {
 #[async_trait]
 impl Leases for PostgresLeases {
     async fn try_acquire(&self, consumer: &Name, partition: u32) -> Result<Option<Box<dyn Lease>>> {
-        let config = self
+        let connector = self
             .adapter
             .inner
             .notifications
-            .connection_config()
+            .connector()
             .ok_or_else(|| {
                 Error::invalid(
                     "leases",
                     "need a connection string: build the adapter with url or notifications_url",
                 )
             })?;
-        let (client, connection) = config
-            .connect(NoTls)
+        let Dedicated { client, driver } = connector
+            .dedicated(|| {})
             .await
             .map_err(|e| error::database(e, "connecting for a lease", WriteOutcome::NotWritten))?;
         let (lost_sender, lost) = watch::channel(false);
-        let driver = tokio::spawn(async move {
-            let _ = connection.await;
+        let driver_handle = driver.abort_handle();
+        tokio::spawn(async move {
+            let _ = driver.await;
             lost_sender.send_replace(true);
         });
+        let driver = driver_handle;
         let taken = client
             .query_one(
                 "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
@@ -109,7 +112,7 @@ struct PostgresLease {
     /// Kept so the session (and the lock) lives as long as the lease.
     _session: Client,
     lost: watch::Receiver<bool>,
-    driver: JoinHandle<()>,
+    driver: AbortHandle,
 }
 
 impl Lease for PostgresLease {

@@ -3,6 +3,7 @@
 mod adapter;
 mod checkpoint;
 mod config;
+mod connect;
 mod error;
 mod lease;
 mod names;
@@ -16,6 +17,8 @@ mod schema;
 pub use adapter::PostgresAdapter;
 pub use checkpoint::{ExactlyOnce, PostgresCheckpointStore};
 pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
+#[cfg(feature = "tls")]
+pub use connect::Tls;
 pub use lease::PostgresLeases;
 pub use projection::PostgresProjectionStore;
 

@@ -19,8 +19,9 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls};
 use tracing::debug;
+
+use crate::connect::{Connector, Dedicated};
 
 /// How long a listener waits before reconnecting after its connection failed.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
@@ -32,7 +33,7 @@ pub(crate) struct Notifications {
     channel: String,
     /// Where listeners connect; `None` when the adapter was given a pool and no
     /// URL, so subscriptions poll.
-    listen: Option<tokio_postgres::Config>,
+    listen: Option<Connector>,
     sender: broadcast::Sender<()>,
     listener: Mutex<Option<JoinHandle<()>>>,
     pending: Arc<Pending>,
@@ -47,7 +48,7 @@ struct Pending {
 }
 
 impl Notifications {
-    pub(crate) fn new(channel: String, listen: Option<tokio_postgres::Config>) -> Self {
+    pub(crate) fn new(channel: String, listen: Option<Connector>) -> Self {
         Self {
             channel,
             listen,
@@ -63,7 +64,7 @@ impl Notifications {
     }
 
     /// How to open a dedicated connection, when the adapter knows.
-    pub(crate) fn connection_config(&self) -> Option<&tokio_postgres::Config> {
+    pub(crate) fn connector(&self) -> Option<&Connector> {
         self.listen.as_ref()
     }
 
@@ -141,9 +142,9 @@ async fn notify(
 
 /// Listens on a dedicated connection, reconnecting after failures, until no
 /// subscription is left.
-async fn listen(config: tokio_postgres::Config, channel: String, sender: broadcast::Sender<()>) {
+async fn listen(connector: Connector, channel: String, sender: broadcast::Sender<()>) {
     while sender.receiver_count() > 0 {
-        if let Err(error) = listen_once(&config, &channel, &sender).await {
+        if let Err(error) = listen_once(&connector, &channel, &sender).await {
             debug!(%error, "the wake-up listener's connection failed");
         }
         if sender.receiver_count() > 0 {
@@ -155,25 +156,16 @@ async fn listen(config: tokio_postgres::Config, channel: String, sender: broadca
 /// One connection's worth of listening, until it closes or no subscription is
 /// left.
 async fn listen_once(
-    config: &tokio_postgres::Config,
+    connector: &Connector,
     channel: &str,
     sender: &broadcast::Sender<()>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
     let forwarding = sender.clone();
-    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let driver = tokio::spawn(async move {
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(_)) => {
-                    let _ = forwarding.send(());
-                }
-                Ok(_) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
-    });
+    let Dedicated { client, driver } = connector
+        .dedicated(move || {
+            let _ = forwarding.send(());
+        })
+        .await?;
     let listening = client.batch_execute(&format!("LISTEN \"{channel}\"")).await;
     if let Err(error) = listening {
         driver.abort();

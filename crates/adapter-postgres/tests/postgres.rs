@@ -346,3 +346,36 @@ where
 fn assert_send_sync(adapter: PostgresAdapter) -> Arc<dyn eventblocks_core::StorageAdapter> {
     Arc::new(adapter)
 }
+
+#[tokio::test]
+async fn the_configured_event_size_limit_is_enforced_before_any_sql() {
+    let test = common::adapter_with(|builder| builder.max_event_bytes(64)).await;
+    let store = EventStore::new(test.adapter.clone());
+    let stream = store.stream("sizes", "s-1").unwrap();
+    // `"…"` of 62 bytes, and `{}` of metadata: 64 bytes in all.
+    let at_limit = NewEvent::new("sized", &"x".repeat(60)).unwrap();
+    stream
+        .publish([at_limit], WriteCondition::NoCondition)
+        .await
+        .unwrap();
+    let over = NewEvent::new("sized", &"x".repeat(61)).unwrap();
+    let error = stream
+        .publish([over], WriteCondition::NoCondition)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidInput { ref field, .. } if field == "events[0].payload"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("at most 64"), "{error}");
+    assert_eq!(
+        log(&store, 0).await.len(),
+        1,
+        "the larger event was written"
+    );
+    let zero = PostgresAdapter::builder()
+        .url(common::database_url())
+        .max_event_bytes(0)
+        .build();
+    assert!(matches!(zero, Err(Error::InvalidInput { .. })));
+}

@@ -18,6 +18,9 @@ use crate::write::SaveRequest;
 /// items.
 pub type EventStream = BoxStream<'static, Result<StoredEvent>>;
 
+/// The default for [`StorageAdapter::max_event_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
+
 /// The scope within which an adapter serialises writes: the lock a write holds
 /// while its condition is checked and its events inserted.
 ///
@@ -96,6 +99,16 @@ pub trait StorageAdapter: Send + Sync + fmt::Debug + 'static {
     fn wake_ups(&self) -> Option<WakeUps> {
         None
     }
+
+    /// The largest event the backend accepts: the bytes of its payload's and
+    /// metadata's JSON text together. [`crate::EventStore`] rejects a save
+    /// holding a larger event with [`crate::Error::InvalidInput`] before the
+    /// adapter sees it, so one oversized event cannot tie up a connection or the
+    /// log. The default is [`DEFAULT_MAX_EVENT_BYTES`]; make it configurable
+    /// when the backend can take more.
+    fn max_event_bytes(&self) -> usize {
+        DEFAULT_MAX_EVENT_BYTES
+    }
 }
 
 #[async_trait]
@@ -115,6 +128,10 @@ impl<T: StorageAdapter + ?Sized> StorageAdapter for Arc<T> {
     fn wake_ups(&self) -> Option<WakeUps> {
         (**self).wake_ups()
     }
+
+    fn max_event_bytes(&self) -> usize {
+        (**self).max_event_bytes()
+    }
 }
 
 #[async_trait]
@@ -133,5 +150,9 @@ impl<T: StorageAdapter + ?Sized> StorageAdapter for Box<T> {
 
     fn wake_ups(&self) -> Option<WakeUps> {
         (**self).wake_ups()
+    }
+
+    fn max_event_bytes(&self) -> usize {
+        (**self).max_event_bytes()
     }
 }

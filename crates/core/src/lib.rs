@@ -14,7 +14,7 @@ mod store;
 mod subscription;
 mod write;
 
-pub use adapter::{EventStream, SerialisationGuarantee, StorageAdapter};
+pub use adapter::{EventStream, SerialisationGuarantee, StorageAdapter, DEFAULT_MAX_EVENT_BYTES};
 pub use checkpoint::CheckpointStore;
 pub use condition::{StreamState, WriteCondition};
 pub use error::{BoxError, Error, Result, WriteOutcome};

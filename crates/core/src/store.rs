@@ -139,6 +139,7 @@ fn scan(
 }
 
 async fn save(adapter: &Arc<dyn StorageAdapter>, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+    request.check_event_sizes(adapter.max_event_bytes())?;
     let span = tracing::debug_span!(
         "eventblocks.save",
         category = %request.category(),

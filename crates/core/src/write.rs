@@ -174,6 +174,33 @@ impl SaveRequest {
     }
 }
 
+impl SaveRequest {
+    /// Checks that no event is larger than `max_event_bytes` (its payload's and
+    /// metadata's JSON text together); see
+    /// [`StorageAdapter::max_event_bytes`](crate::StorageAdapter::max_event_bytes).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the first event that is too large.
+    pub fn check_event_sizes(&self, max_event_bytes: usize) -> Result<()> {
+        for write in &self.writes {
+            for (index, event) in write.events.iter().enumerate() {
+                let size = event.payload().as_str().len() + event.metadata().as_str().len();
+                if size > max_event_bytes {
+                    return Err(Error::invalid(
+                        format!("events[{index}].payload"),
+                        format!(
+                            "the event in stream {} is {size} bytes of payload and metadata; \
+                             the store accepts at most {max_event_bytes}",
+                            write.stream
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn check_write(
     write: &StreamWrite,
     category: &CategoryIdentifier,

@@ -60,6 +60,8 @@ pub async fn every_input_in_the_table_is_handled_alike(store: EventStore) {
     }
     a_reused_id_conflicts(&store).await;
     tried += 1;
+    an_event_at_the_size_limit_is_stored(&store).await;
+    tried += 1;
     let stored_before = log(&store).await.len();
     tried += rejected_inputs(&store).await;
     assert_eq!(
@@ -194,6 +196,12 @@ async fn rejected_inputs(store: &EventStore) -> usize {
             .map(drop),
         "condition",
     );
+    check(
+        publish(vec![event_of_size(store.adapter().max_event_bytes() + 1)])
+            .await
+            .map(drop),
+        "payload",
+    );
     let zero_limit: eventblocks_core::Result<Vec<_>> = store
         .log()
         .scan(ScanQuery::new().limit(0))
@@ -205,6 +213,36 @@ async fn rejected_inputs(store: &EventStore) -> usize {
     let zero_poll = SubscriptionOptions::new().poll_interval(Duration::ZERO);
     check(store.log().subscribe(zero_poll).map(drop), "poll_interval");
     tried
+}
+
+/// An event whose payload and (empty object) metadata are `size` bytes of
+/// JSON text together.
+fn event_of_size(size: usize) -> NewEvent {
+    let metadata = Json::empty_object();
+    let quotes = 2;
+    let text = format!(
+        "\"{}\"",
+        "x".repeat(size - metadata.as_str().len() - quotes)
+    );
+    let payload = Json::from_text("payload", text).unwrap_or_else(|e| panic!("{e}"));
+    let name = Name::new("event name", "sized").unwrap_or_else(|e| panic!("{e}"));
+    NewEvent::with_json(name, payload)
+}
+
+/// The largest event the adapter accepts is stored whole.
+async fn an_event_at_the_size_limit_is_stored(store: &EventStore) {
+    let limit = store.adapter().max_event_bytes();
+    let handle = stream(store, "sizes", "at-limit");
+    let published = handle
+        .publish([event_of_size(limit)], WriteCondition::NoCondition)
+        .await
+        .unwrap_or_else(|e| panic!("an event of exactly {limit} bytes: {e}"));
+    let read = handle.read().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read, published);
+    assert_eq!(
+        read[0].payload.as_str().len() + read[0].metadata.as_str().len(),
+        limit
+    );
 }
 
 /// The same id again with other content conflicts, and writes nothing.

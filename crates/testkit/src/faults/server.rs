@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -153,6 +154,42 @@ impl PrivateServer {
             &["-D", &data, "-m", "immediate", "-w", "stop"],
         )?;
         Ok(())
+    }
+
+    /// Turns TLS on with the certificate chain and private key given in PEM,
+    /// and waits until new connections are offered it. Plaintext connections
+    /// stay allowed, so a client can be shown to refuse them.
+    ///
+    /// # Errors
+    /// If the files cannot be written or the server does not take them.
+    pub fn serve_tls(&self, certificate_pem: &str, key_pem: &str) -> io::Result<()> {
+        // PostgreSQL refuses a key others can read, and reads both files as its
+        // own user.
+        for (name, text) in [("server.crt", certificate_pem), ("server.key", key_pem)] {
+            let path = self.data.join(name);
+            std::fs::write(&path, text)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            if is_root() {
+                let status = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(&path)
+                    .status()?;
+                if !status.success() {
+                    return Err(io::Error::other("cannot hand the TLS files to postgres"));
+                }
+            }
+        }
+        self.psql("ALTER SYSTEM SET ssl = on")?;
+        self.psql("SELECT pg_reload_conf()")?;
+        for _ in 0..100 {
+            if self.psql("SHOW ssl")?.trim() == "on" {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(io::Error::other(
+            "the server did not turn TLS on; see server.log in its data folder",
+        ))
     }
 
     /// Runs SQL through `psql` as `postgres` (for setting up roles, say).
