@@ -401,3 +401,72 @@ async fn cuts_around_commit_keep_effects_exactly_once() {
         assert_eq!(checkpoints.load(&consumer).await.unwrap(), Some(event));
     }
 }
+
+/// During the load, writers' connections are cut just before and just after a
+/// save commits, in turn: before, nothing was stored; after, the save is
+/// stored but its caller never hears so. Either way the writer sees an
+/// unknown outcome, retries with the same ids, and the checker finds every
+/// acknowledged event exactly once and no event twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cuts_around_the_commit_of_saves_lose_and_repeat_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use eventblocks_testkit::faults::{CommitFault, FaultProxy};
+
+    let test = common::adapter().await;
+    let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
+    let port = upstream.get_ports().first().copied().unwrap_or(5432);
+    let proxy = Arc::new(
+        FaultProxy::start(([127, 0, 0, 1], port).into())
+            .await
+            .unwrap(),
+    );
+    // The save function's statement commits when it ends (autocommit).
+    proxy.commit_on_statements_containing(format!("{}_save", eventblocks_postgres::DEFAULT_TABLE));
+    let through_proxy = eventblocks_postgres::PostgresAdapter::builder()
+        .url(format!(
+            "postgres://postgres@{}/postgres?application_name={}",
+            proxy.address(),
+            test.schema
+        ))
+        .schema(&test.schema)
+        .pool_size(24)
+        .build()
+        .unwrap();
+    let store = EventStore::new(through_proxy);
+    let stop = Arc::new(AtomicBool::new(false));
+    let faults = tokio::spawn({
+        let (proxy, stop) = (proxy.clone(), stop.clone());
+        async move {
+            let mut struck = [0_u32; 2];
+            let order = [CommitFault::CutBeforeCommit, CommitFault::CutAfterCommit];
+            for round in 0.. {
+                proxy.arm(order[round % 2]);
+                while proxy.is_armed() && !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return struck;
+                }
+                struck[round % 2] += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            struck
+        }
+    });
+    let config = LoadConfig::standard("cuts").with_writers(16, 150);
+    let report = checked(run_load(&store, &config).await);
+    stop.store(true, Ordering::SeqCst);
+    let [before, after] = faults.await.unwrap();
+    eprintln!("{report:?}; cut before commit {before}, after commit {after}");
+    assert_eq!(report.acknowledged, 16 * 150);
+    assert!(
+        before >= 5 && after >= 5,
+        "too few cuts: {before} before, {after} after"
+    );
+    assert!(
+        report.unknown_outcomes >= usize::try_from(before + after).unwrap(),
+        "every cut save is an unknown outcome, retried: {report:?}"
+    );
+}

@@ -1,10 +1,12 @@
 //! A TCP proxy between a PostgreSQL client and server that injects network
 //! faults: it can black-hole traffic, cut every connection, or cut a connection
-//! exactly around a `COMMIT`.
+//! exactly around a commit: an explicit `COMMIT`, or the `Sync` that ends an
+//! autocommit statement the test names.
 
+use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -15,7 +17,8 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// A one-shot fault, armed with [`FaultProxy::arm`]; it strikes the next
-/// `COMMIT` any client sends through the proxy.
+/// commit any client sends through the proxy: a `COMMIT`, or the end of an
+/// autocommit statement chosen with [`FaultProxy::commit_on_statements_containing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CommitFault {
@@ -48,6 +51,9 @@ struct Shared {
     generation: Mutex<u64>,
     armed: Mutex<Option<CommitFault>>,
     struck: Notify,
+    strikes: AtomicU64,
+    /// Text marking the autocommit statements whose end counts as a commit.
+    autocommit_marker: Mutex<Option<String>>,
     refusing: AtomicBool,
 }
 
@@ -66,6 +72,8 @@ impl FaultProxy {
             generation: Mutex::new(0),
             armed: Mutex::new(None),
             struck: Notify::new(),
+            strikes: AtomicU64::new(0),
+            autocommit_marker: Mutex::new(None),
             refusing: AtomicBool::new(false),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -111,6 +119,31 @@ impl FaultProxy {
     /// Waits until an armed fault has struck.
     pub async fn struck(&self) {
         self.shared.struck.notified().await;
+    }
+
+    /// How many armed faults have struck so far.
+    pub fn strikes(&self) -> u64 {
+        self.shared.strikes.load(Ordering::SeqCst)
+    }
+
+    /// Whether a fault is armed and has not struck yet.
+    pub fn is_armed(&self) -> bool {
+        self.shared.armed.lock().is_some()
+    }
+
+    /// Makes the end (the `Sync`) of every prepared statement whose text
+    /// contains `marker` count as a commit, as it is for a statement run
+    /// outside an explicit transaction. Applies to connections opened
+    /// afterwards.
+    pub fn commit_on_statements_containing(&self, marker: impl Into<String>) {
+        *self.shared.autocommit_marker.lock() = Some(marker.into());
+    }
+}
+
+impl Shared {
+    fn strike(&self) {
+        self.strikes.fetch_add(1, Ordering::SeqCst);
+        self.struck.notify_waiters();
     }
 }
 
@@ -173,7 +206,7 @@ async fn client_to_server(
     shared: Arc<Shared>,
     commit_seen: Arc<Notify>,
 ) -> io::Result<()> {
-    let mut framer = Framer::default();
+    let mut framer = Framer::new(shared.autocommit_marker.lock().clone());
     let mut buffer = vec![0_u8; 64 * 1024];
     loop {
         pass_black_hole(&shared).await;
@@ -187,12 +220,14 @@ async fn client_to_server(
             let fault = shared.armed.lock().take();
             match fault {
                 Some(CommitFault::CutBeforeCommit) => {
-                    shared.struck.notify_waiters();
+                    shared.strike();
                     return Ok(());
                 }
                 Some(CommitFault::CutAfterCommit) => {
-                    to.write_all(chunk).await?;
+                    // Told before the server can answer, so the answer is
+                    // never relayed.
                     commit_seen.notify_one();
+                    to.write_all(chunk).await?;
                     // Keep the server side open until its answer has been read.
                     std::future::pending::<()>().await;
                 }
@@ -214,18 +249,19 @@ async fn server_to_client(
     loop {
         pass_black_hole(&shared).await;
         let read = tokio::select! {
-            read = from.read(&mut buffer) => read?,
+            biased;
             () = commit_seen.notified(), if !awaiting_commit_answer => {
                 awaiting_commit_answer = true;
                 continue;
             }
+            read = from.read(&mut buffer) => read?,
         };
         if read == 0 {
             return Ok(());
         }
         if awaiting_commit_answer {
             // The server answered the COMMIT: it has committed. Drop the answer.
-            shared.struck.notify_waiters();
+            shared.strike();
             return Ok(());
         }
         pass_black_hole(&shared).await;
@@ -233,11 +269,17 @@ async fn server_to_client(
     }
 }
 
-/// Splits the client's byte stream into protocol messages and spots `COMMIT`.
+/// Splits the client's byte stream into protocol messages and spots commits.
 #[derive(Debug, Default)]
 struct Framer {
     started: bool,
     pending: Vec<u8>,
+    /// Text marking statements that commit when they end.
+    autocommit_marker: Option<String>,
+    /// Names of the prepared statements holding the marker.
+    autocommitting: HashSet<Vec<u8>>,
+    /// Whether a marked statement was bound since the last `Sync`.
+    bound_marked: bool,
 }
 
 /// The protocol codes of the untyped requests that precede a startup message.
@@ -245,19 +287,26 @@ const SSL_REQUEST: u32 = 80_877_103;
 const GSS_REQUEST: u32 = 80_877_104;
 
 impl Framer {
+    fn new(autocommit_marker: Option<String>) -> Self {
+        Self {
+            autocommit_marker,
+            ..Self::default()
+        }
+    }
+
     /// Takes a chunk; whether it completes a message that commits.
     fn feed(&mut self, chunk: &[u8]) -> bool {
         self.pending.extend_from_slice(chunk);
         let mut commits = false;
-        while let Some((length, message_commits)) = self.next_message() {
-            commits |= message_commits;
-            self.pending.drain(..length);
+        while let Some(length) = self.next_length() {
+            let message = self.pending.drain(..length).collect::<Vec<u8>>();
+            commits |= self.commits(&message);
         }
         commits
     }
 
-    /// The length of the next complete message, and whether it commits.
-    fn next_message(&mut self) -> Option<(usize, bool)> {
+    /// The length of the next complete message.
+    fn next_length(&mut self) -> Option<usize> {
         if !self.started {
             let length = read_u32(&self.pending, 0)? as usize;
             if self.pending.len() < length {
@@ -265,15 +314,45 @@ impl Framer {
             }
             let code = read_u32(&self.pending, 4)?;
             self.started = code != SSL_REQUEST && code != GSS_REQUEST;
-            return Some((length, false));
+            // Untyped: never a commit, and too short to look like one.
+            return Some(length);
         }
         let length = read_u32(&self.pending, 1)? as usize + 1;
-        if self.pending.len() < length {
-            return None;
+        (self.pending.len() >= length).then_some(length)
+    }
+
+    /// Whether `message` (a whole typed message) commits.
+    fn commits(&mut self, message: &[u8]) -> bool {
+        let (Some(&kind), Some(body)) = (message.first(), message.get(5..)) else {
+            return false;
+        };
+        match kind {
+            b'Q' => is_commit(body),
+            b'P' => {
+                let mut fields = body.split(|byte| *byte == 0);
+                let name = fields.next().unwrap_or_default();
+                let text = fields.next().unwrap_or_default();
+                if self.is_marked(text) {
+                    self.autocommitting.insert(name.to_vec());
+                }
+                is_commit(body)
+            }
+            b'B' => {
+                let mut fields = body.split(|byte| *byte == 0);
+                let statement = fields.nth(1).unwrap_or_default();
+                self.bound_marked |= self.autocommitting.contains(statement);
+                false
+            }
+            b'S' => std::mem::take(&mut self.bound_marked),
+            _ => false,
         }
-        let kind = self.pending[0];
-        let body = &self.pending[5..length];
-        Some((length, matches!(kind, b'Q' | b'P') && is_commit(body)))
+    }
+
+    fn is_marked(&self, text: &[u8]) -> bool {
+        let Some(marker) = &self.autocommit_marker else {
+            return false;
+        };
+        String::from_utf8_lossy(text).contains(marker.as_str())
     }
 }
 
@@ -320,6 +399,40 @@ mod tests {
         let commit = message(b'Q', "COMMIT");
         assert!(!framer.feed(&commit[..3]));
         assert!(framer.feed(&commit[3..]));
+    }
+
+    /// Parse: name, text, no parameter types. Bind: portal, statement, no
+    /// formats or values.
+    fn extended(kind: u8, first: &str, second: &str) -> Vec<u8> {
+        let mut body = Vec::new();
+        for field in [first, second] {
+            body.extend_from_slice(field.as_bytes());
+            body.push(0);
+        }
+        body.extend_from_slice(&[0, 0]);
+        let mut bytes = vec![kind];
+        bytes.extend_from_slice(&u32::try_from(body.len() + 4).unwrap().to_be_bytes());
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
+    fn sync() -> Vec<u8> {
+        vec![b'S', 0, 0, 0, 4]
+    }
+
+    #[test]
+    fn spots_the_end_of_a_marked_autocommit_statement() {
+        let mut framer = Framer::new(Some("save(".to_owned()));
+        framer.feed(&startup());
+        assert!(!framer.feed(&extended(b'P', "s1", "SELECT * FROM save($1)")));
+        assert!(!framer.feed(&extended(b'P', "s2", "SELECT * FROM events")));
+        assert!(!framer.feed(&sync()));
+        let read = [extended(b'B', "", "s2"), sync()].concat();
+        assert!(!framer.feed(&read));
+        let save = [extended(b'B', "", "s1"), sync()].concat();
+        assert!(!framer.feed(&save[..save.len() - 2]));
+        assert!(framer.feed(&save[save.len() - 2..]));
+        assert!(!framer.feed(&sync()), "one commit per bound statement");
     }
 
     #[test]
