@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use eventblocks_core::{
-    Error, EventStore, Json, Name, NewEvent, ScanQuery, SubscriptionOptions, WriteCondition,
+    Error, EventStore, Json, Name, NewEvent, ScanQuery, SubscriptionMessage, SubscriptionOptions,
+    WriteCondition,
 };
 use futures::TryStreamExt;
 use serde_json::json;
@@ -62,6 +63,7 @@ pub async fn every_input_in_the_table_is_handled_alike(store: EventStore) {
     tried += 1;
     an_event_at_the_size_limit_is_stored(&store).await;
     tried += 1;
+    tried += huge_limits_read_everything(&store).await;
     let stored_before = log(&store).await.len();
     tried += rejected_inputs(&store).await;
     assert_eq!(
@@ -243,6 +245,32 @@ async fn an_event_at_the_size_limit_is_stored(store: &EventStore) {
         read[0].payload.as_str().len() + read[0].metadata.as_str().len(),
         limit
     );
+}
+
+/// The largest scan limit and subscription page size read the whole log, in
+/// pages the adapter bounds.
+async fn huge_limits_read_everything(store: &EventStore) -> usize {
+    let everything = log(store).await;
+    let scanned = collect(store.log().scan(ScanQuery::new().limit(u64::MAX))).await;
+    assert_eq!(scanned, everything, "a scan limited to u64::MAX");
+    let options = SubscriptionOptions::new().page_size(u64::MAX);
+    let mut subscription = store
+        .log()
+        .subscribe(options)
+        .unwrap_or_else(|e| panic!("a page size of u64::MAX: {e}"));
+    let mut delivered = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(30), subscription.try_next()).await;
+        match next.unwrap_or_else(|_| panic!("the subscription stalled")) {
+            Ok(Some(SubscriptionMessage::Event(event))) => delivered.push(event),
+            Ok(Some(SubscriptionMessage::CaughtUp { .. })) => break,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the subscription ended"),
+            Err(e) => panic!("subscribing with a page size of u64::MAX: {e}"),
+        }
+    }
+    assert_eq!(delivered, everything, "a subscription paging by u64::MAX");
+    2
 }
 
 /// The same id again with other content conflicts, and writes nothing.
