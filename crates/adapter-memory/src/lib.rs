@@ -73,7 +73,7 @@ impl MemoryAdapter {
 
     /// The same store, accepting events of up to `max_event_bytes` bytes of
     /// payload and metadata (default
-    /// [`DEFAULT_MAX_EVENT_BYTES`](eventblocks_core::DEFAULT_MAX_EVENT_BYTES)).
+    /// [`DEFAULT_MAX_EVENT_BYTES`]).
     ///
     /// ```
     /// use eventblocks_core::{Error, EventStore, NewEvent, WriteCondition};
