@@ -439,15 +439,16 @@ async fn cuts_around_the_commit_of_saves_lose_and_repeat_nothing() {
     let faults = tokio::spawn({
         let (proxy, stop) = (proxy.clone(), stop.clone());
         async move {
-            let mut struck = [0_u32; 2];
+            let mut struck = [0_u64; 2];
             let order = [CommitFault::CutBeforeCommit, CommitFault::CutAfterCommit];
             for round in 0.. {
+                let strikes = proxy.strikes();
                 proxy.arm(order[round % 2]);
-                while proxy.is_armed() && !stop.load(Ordering::SeqCst) {
+                while proxy.strikes() == strikes {
+                    if stop.load(Ordering::SeqCst) {
+                        return struck;
+                    }
                     tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                if stop.load(Ordering::SeqCst) {
-                    return struck;
                 }
                 struck[round % 2] += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;

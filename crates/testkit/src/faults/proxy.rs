@@ -126,7 +126,9 @@ impl FaultProxy {
         self.shared.strikes.load(Ordering::SeqCst)
     }
 
-    /// Whether a fault is armed and has not struck yet.
+    /// Whether a fault is armed and has not yet been taken by a commit (a
+    /// cut after the commit then strikes once the server has answered; see
+    /// [`strikes`](Self::strikes)).
     pub fn is_armed(&self) -> bool {
         self.shared.armed.lock().is_some()
     }
@@ -245,6 +247,7 @@ async fn server_to_client(
     commit_seen: Arc<Notify>,
 ) -> io::Result<()> {
     let mut buffer = vec![0_u8; 64 * 1024];
+    let mut replies = ReplyFramer::default();
     let mut awaiting_commit_answer = false;
     loop {
         pass_black_hole(&shared).await;
@@ -259,13 +262,41 @@ async fn server_to_client(
         if read == 0 {
             return Ok(());
         }
+        let ready = replies.feed(&buffer[..read]);
         if awaiting_commit_answer {
-            // The server answered the COMMIT: it has committed. Drop the answer.
-            shared.strike();
-            return Ok(());
+            if ready {
+                // The server is ready again after the commit: it has
+                // committed. Drop the answer.
+                shared.strike();
+                return Ok(());
+            }
+            continue;
         }
         pass_black_hole(&shared).await;
         to.write_all(&buffer[..read]).await?;
+    }
+}
+
+/// Splits the server's byte stream (typed messages only: the proxy relays
+/// plaintext sessions) and spots `ReadyForQuery`.
+#[derive(Debug, Default)]
+struct ReplyFramer {
+    pending: Vec<u8>,
+}
+
+impl ReplyFramer {
+    /// Takes a chunk; whether it completes a `ReadyForQuery`.
+    fn feed(&mut self, chunk: &[u8]) -> bool {
+        self.pending.extend_from_slice(chunk);
+        let mut ready = false;
+        while let Some(length) = read_u32(&self.pending, 1).map(|length| length as usize + 1) {
+            if self.pending.len() < length {
+                break;
+            }
+            ready |= self.pending[0] == b'Z';
+            self.pending.drain(..length);
+        }
+        ready
     }
 }
 
@@ -280,6 +311,9 @@ struct Framer {
     autocommitting: HashSet<Vec<u8>>,
     /// Whether a marked statement was bound since the last `Sync`.
     bound_marked: bool,
+    /// Whether the client opened an explicit transaction: then only its
+    /// `COMMIT` commits.
+    in_transaction: bool,
 }
 
 /// The protocol codes of the untyped requests that precede a startup message.
@@ -327,15 +361,17 @@ impl Framer {
             return false;
         };
         match kind {
-            b'Q' => is_commit(body),
+            b'Q' => self.transaction_control(body),
             b'P' => {
                 let mut fields = body.split(|byte| *byte == 0);
-                let name = fields.next().unwrap_or_default();
+                let name = fields.next().unwrap_or_default().to_vec();
                 let text = fields.next().unwrap_or_default();
                 if self.is_marked(text) {
-                    self.autocommitting.insert(name.to_vec());
+                    self.autocommitting.insert(name);
+                } else {
+                    self.autocommitting.remove(&name);
                 }
-                is_commit(body)
+                self.transaction_control(body)
             }
             b'B' => {
                 let mut fields = body.split(|byte| *byte == 0);
@@ -343,8 +379,28 @@ impl Framer {
                 self.bound_marked |= self.autocommitting.contains(statement);
                 false
             }
-            b'S' => std::mem::take(&mut self.bound_marked),
+            b'S' => std::mem::take(&mut self.bound_marked) && !self.in_transaction,
             _ => false,
+        }
+    }
+
+    /// Follows `BEGIN`, `COMMIT` and `ROLLBACK` in a query's text; whether it
+    /// commits.
+    fn transaction_control(&mut self, body: &[u8]) -> bool {
+        match statement_kind(body) {
+            Some(Control::Begin) => {
+                self.in_transaction = true;
+                false
+            }
+            Some(Control::Commit) => {
+                self.in_transaction = false;
+                true
+            }
+            Some(Control::Rollback) => {
+                self.in_transaction = false;
+                false
+            }
+            None => false,
         }
     }
 
@@ -361,15 +417,28 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(slice.try_into().ok()?))
 }
 
-/// Whether a simple query or a parse message's text is a `COMMIT`.
-fn is_commit(body: &[u8]) -> bool {
+/// Statements that open or end an explicit transaction.
+enum Control {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+/// Which transaction control statement, if any, a simple query or a parse
+/// message's text holds.
+fn statement_kind(body: &[u8]) -> Option<Control> {
     let text = String::from_utf8_lossy(body).to_ascii_uppercase();
-    text.split(['\0', ';']).any(|statement| {
-        matches!(
-            statement.trim(),
-            "COMMIT" | "END" | "COMMIT TRANSACTION" | "COMMIT WORK"
-        )
-    })
+    text.split(['\0', ';'])
+        .find_map(|statement| match statement.trim() {
+            "COMMIT" | "END" | "COMMIT TRANSACTION" | "COMMIT WORK" => Some(Control::Commit),
+            "BEGIN" | "START TRANSACTION" | "BEGIN TRANSACTION" | "BEGIN WORK" => {
+                Some(Control::Begin)
+            }
+            "ROLLBACK" | "ABORT" | "ROLLBACK TRANSACTION" | "ROLLBACK WORK" => {
+                Some(Control::Rollback)
+            }
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -433,6 +502,35 @@ mod tests {
         assert!(!framer.feed(&save[..save.len() - 2]));
         assert!(framer.feed(&save[save.len() - 2..]));
         assert!(!framer.feed(&sync()), "one commit per bound statement");
+    }
+
+    #[test]
+    fn inside_an_explicit_transaction_only_commit_commits() {
+        let mut framer = Framer::new(Some("save(".to_owned()));
+        framer.feed(&startup());
+        framer.feed(&extended(b'P', "s1", "SELECT * FROM save($1)"));
+        assert!(!framer.feed(&message(b'Q', "BEGIN")));
+        let save = [extended(b'B', "", "s1"), sync()].concat();
+        assert!(!framer.feed(&save), "the save runs inside BEGIN");
+        assert!(framer.feed(&message(b'Q', "COMMIT")));
+        assert!(framer.feed(&save), "outside a transaction it commits again");
+    }
+
+    #[test]
+    fn a_statement_parsed_again_without_the_marker_is_unmarked() {
+        let mut framer = Framer::new(Some("save(".to_owned()));
+        framer.feed(&startup());
+        framer.feed(&extended(b'P', "", "SELECT * FROM save($1)"));
+        framer.feed(&extended(b'P', "", "SELECT 1"));
+        assert!(!framer.feed(&[extended(b'B', "", ""), sync()].concat()));
+    }
+
+    #[test]
+    fn spots_ready_for_query_across_chunks() {
+        let mut replies = ReplyFramer::default();
+        let answer = [message(b'C', "SELECT 1"), vec![b'Z', 0, 0, 0, 5, b'I']].concat();
+        assert!(!replies.feed(&answer[..answer.len() - 3]));
+        assert!(replies.feed(&answer[answer.len() - 3..]));
     }
 
     #[test]
