@@ -72,8 +72,7 @@ impl MemoryAdapter {
     }
 
     /// The same store, accepting events of up to `max_event_bytes` bytes of
-    /// payload and metadata (default
-    /// [`DEFAULT_MAX_EVENT_BYTES`]).
+    /// payload and metadata, at least one (default [`DEFAULT_MAX_EVENT_BYTES`]).
     ///
     /// ```
     /// use eventblocks_core::{Error, EventStore, NewEvent, WriteCondition};
@@ -90,7 +89,7 @@ impl MemoryAdapter {
     /// ```
     #[must_use]
     pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> Self {
-        self.max_event_bytes = max_event_bytes;
+        self.max_event_bytes = max_event_bytes.max(1);
         self
     }
 
@@ -115,6 +114,7 @@ impl MemoryAdapter {
 #[async_trait]
 impl StorageAdapter for MemoryAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        request.check_event_sizes(self.max_event_bytes)?;
         let (stored, head) = {
             let mut log = self.shared.log.write();
             (log.save(request)?, log.len())

@@ -179,6 +179,7 @@ impl fmt::Debug for PostgresAdapter {
 #[async_trait]
 impl StorageAdapter for PostgresAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+        request.check_event_sizes(self.inner.max_event_bytes)?;
         let saving = save::save(&self.inner, request);
         let events = tokio::time::timeout(self.inner.operation_timeout, saving)
             .await

@@ -265,12 +265,17 @@ impl PostgresAdapterBuilder {
     }
 
     fn connector(&self, url: &str) -> Result<Connector> {
-        Connector::new(self.connection_config(url)?, self.transport.clone())
+        Connector::new(
+            self.connection_config(url)?,
+            self.transport.clone(),
+            self.connect_timeout,
+        )
     }
 
     fn connection_config(&self, url: &str) -> Result<tokio_postgres::Config> {
+        let url = self.accept_libpq_verification(url);
         // The parser's message can quote the string, password and all.
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|_| {
             Error::invalid("url", "not a valid PostgreSQL connection string or URL")
         })?;
         if config.get_connect_timeout().is_none() {
@@ -280,6 +285,18 @@ impl PostgresAdapterBuilder {
             config.application_name("eventblocks");
         }
         Ok(config)
+    }
+
+    /// libpq's `sslmode=verify-ca` and `verify-full`, which the client does
+    /// not parse, as `require`: with [`tls`](Self::tls) set the certificate
+    /// and the host name are always verified.
+    fn accept_libpq_verification<'a>(&self, url: &'a str) -> std::borrow::Cow<'a, str> {
+        if matches!(self.transport, Transport::Plain) {
+            return url.into();
+        }
+        url.replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require")
+            .into()
     }
 
     fn build_pool(&self, url: &str) -> Result<Pool> {

@@ -20,6 +20,9 @@ pub use tls::Tls;
 pub(crate) struct Connector {
     config: tokio_postgres::Config,
     transport: Transport,
+    /// Bounds a whole connect (TCP, TLS handshake, start-up), which the
+    /// client's own connect timeout does not.
+    connect_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -49,7 +52,11 @@ impl Connector {
     /// # Errors
     /// [`Error::InvalidInput`] if the connection string's `sslmode`
     /// contradicts the transport.
-    pub(crate) fn new(config: tokio_postgres::Config, transport: Transport) -> Result<Self> {
+    pub(crate) fn new(
+        config: tokio_postgres::Config,
+        transport: Transport,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Self> {
         let mode = config.get_ssl_mode();
         match &transport {
             Transport::Plain if mode == SslMode::Require => {
@@ -67,14 +74,29 @@ impl Connector {
                 ));
             }
             #[cfg(feature = "tls")]
+            Transport::Tls(_) if has_socket_path(&config) => {
+                return Err(Error::invalid(
+                    "url",
+                    "TLS needs a host name to verify; a Unix socket path has none",
+                ));
+            }
+            #[cfg(feature = "tls")]
             Transport::Tls(_) => {
                 let mut config = config;
                 // Never fall back to plaintext.
                 config.ssl_mode(SslMode::Require);
-                return Ok(Self { config, transport });
+                return Ok(Self {
+                    config,
+                    transport,
+                    connect_timeout,
+                });
             }
         }
-        Ok(Self { config, transport })
+        Ok(Self {
+            config,
+            transport,
+            connect_timeout,
+        })
     }
 
     /// A pool opening its connections this way.
@@ -100,7 +122,27 @@ impl Connector {
 
     /// Opens a connection of its own; `on_notification` runs for every
     /// `NOTIFY` it receives.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] past the connect timeout; otherwise as the client
+    /// reports, mapped by `failed`.
     pub(crate) async fn dedicated(
+        &self,
+        on_notification: impl Fn() + Send + 'static,
+        failed: impl FnOnce(tokio_postgres::Error) -> Error,
+    ) -> Result<Dedicated> {
+        let connecting = self.connect(on_notification);
+        match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Ok(connected) => connected.map_err(failed),
+            Err(_) => Err(Error::Timeout {
+                outcome: eventblocks_core::WriteOutcome::NotWritten,
+                message: "opening a connection took longer than the connect timeout".into(),
+                source: None,
+            }),
+        }
+    }
+
+    async fn connect(
         &self,
         on_notification: impl Fn() + Send + 'static,
     ) -> std::result::Result<Dedicated, tokio_postgres::Error> {
@@ -127,6 +169,14 @@ impl fmt::Debug for Connector {
             .field("tls", &tls)
             .finish_non_exhaustive()
     }
+}
+
+#[cfg(feature = "tls")]
+fn has_socket_path(config: &tokio_postgres::Config) -> bool {
+    config
+        .get_hosts()
+        .iter()
+        .any(|host| matches!(host, tokio_postgres::config::Host::Unix(_)))
 }
 
 /// Reads the connection's messages until it closes, passing on notifications.

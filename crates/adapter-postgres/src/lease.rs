@@ -64,9 +64,11 @@ impl Leases for PostgresLeases {
                 )
             })?;
         let Dedicated { client, driver } = connector
-            .dedicated(|| {})
-            .await
-            .map_err(|e| error::database(e, "connecting for a lease", WriteOutcome::NotWritten))?;
+            .dedicated(
+                || {},
+                |e| error::database(e, "connecting for a lease", WriteOutcome::NotWritten),
+            )
+            .await?;
         let (lost_sender, lost) = watch::channel(false);
         let driver_handle = driver.abort_handle();
         tokio::spawn(async move {

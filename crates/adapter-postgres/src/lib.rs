@@ -24,5 +24,9 @@ pub use projection::PostgresProjectionStore;
 
 /// Re-exported so callers build pools with the same version the adapter uses.
 pub use deadpool_postgres;
+/// Re-exported so a [`Tls::from_rustls`] configuration is built with the
+/// same rustls the adapter uses.
+#[cfg(feature = "tls")]
+pub use rustls;
 /// Re-exported so callers use the same client version the adapter uses.
 pub use tokio_postgres;

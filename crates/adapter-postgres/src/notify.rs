@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use eventblocks_core::WakeUps;
+use eventblocks_core::{WakeUps, WriteOutcome};
 use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, Notify};
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::connect::{Connector, Dedicated};
+use crate::error;
 
 /// How long a listener waits before reconnecting after its connection failed.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
@@ -159,17 +160,21 @@ async fn listen_once(
     connector: &Connector,
     channel: &str,
     sender: &broadcast::Sender<()>,
-) -> Result<(), tokio_postgres::Error> {
+) -> eventblocks_core::Result<()> {
+    let broken = |e| error::database(e, "listening for wake-ups", WriteOutcome::NotWritten);
     let forwarding = sender.clone();
     let Dedicated { client, driver } = connector
-        .dedicated(move || {
-            let _ = forwarding.send(());
-        })
+        .dedicated(
+            move || {
+                let _ = forwarding.send(());
+            },
+            |e| error::database(e, "connecting to listen", WriteOutcome::NotWritten),
+        )
         .await?;
     let listening = client.batch_execute(&format!("LISTEN \"{channel}\"")).await;
     if let Err(error) = listening {
         driver.abort();
-        return Err(error);
+        return Err(broken(error));
     }
     // Events committed while no listener was connected.
     let _ = sender.send(());
@@ -178,7 +183,7 @@ async fn listen_once(
         tokio::select! {
             ended = &mut driver => {
                 return match ended {
-                    Ok(Err(error)) => Err(error),
+                    Ok(Err(error)) => Err(broken(error)),
                     _ => Ok(()),
                 };
             }

@@ -85,3 +85,36 @@ async fn a_holder_whose_session_dies_loses_its_lease() {
     );
     drop(held);
 }
+
+/// A server that accepts the connection and then says nothing: taking a lease
+/// fails with a typed timeout after the connect timeout instead of hanging.
+#[tokio::test]
+async fn a_silent_server_times_out_a_lease() {
+    use eventblocks_core::Error;
+    use eventblocks_postgres::PostgresAdapter;
+
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let accepting = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let adapter = PostgresAdapter::builder()
+        .url(format!("postgres://postgres@{address}/postgres"))
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let result = PostgresLeases::new(&adapter)
+        .try_acquire(&consumer(), 0)
+        .await;
+    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    accepting.abort();
+}

@@ -364,7 +364,7 @@ async fn the_configured_event_size_limit_is_enforced_before_any_sql() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, Error::InvalidInput { ref field, .. } if field == "events[0].payload"),
+        matches!(error, Error::InvalidInput { ref field, .. } if field == "events[0]"),
         "{error:?}"
     );
     assert!(error.to_string().contains("at most 64"), "{error}");

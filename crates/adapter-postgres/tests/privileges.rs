@@ -74,6 +74,14 @@ impl StorageAdapter for RuntimeAdapter {
     fn scan(&self, request: ScanRequest) -> EventStream {
         self.runtime.scan(request)
     }
+
+    fn wake_ups(&self) -> Option<eventblocks_core::WakeUps> {
+        self.runtime.wake_ups()
+    }
+
+    fn max_event_bytes(&self) -> usize {
+        self.runtime.max_event_bytes()
+    }
 }
 
 /// A fresh schema migrated by the privileged role, with the README's grants to

@@ -190,3 +190,38 @@ fn settings_that_contradict_tls_are_invalid() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn libpq_verification_modes_are_accepted_and_verified() {
+    let server = PrivateServer::start().expect("a private PostgreSQL server");
+    let authority = Authority::new("eventblocks test CA");
+    let (certificate, key) = authority.issue(&[SERVER_NAME]);
+    server.serve_tls(&certificate, &key).unwrap();
+    for mode in ["verify-full", "verify-ca"] {
+        let right_name = format!("{} sslmode={mode}", url(&server, SERVER_NAME));
+        adapter(&right_name, authority.trusted())
+            .migrate()
+            .await
+            .unwrap();
+        // Even verify-ca checks the name: rustls always does.
+        let wrong_name = format!("{} sslmode={mode}", url(&server, "127.0.0.1"));
+        assert_refused(
+            &adapter(&wrong_name, authority.trusted()),
+            "not valid for name",
+        )
+        .await;
+    }
+}
+
+#[test]
+fn a_socket_path_cannot_be_verified() {
+    let tls = Authority::new("eventblocks test CA").trusted();
+    let socket = PostgresAdapter::builder()
+        .url("host=/var/run/postgresql user=app dbname=app")
+        .tls(tls)
+        .build();
+    assert!(
+        matches!(socket, Err(Error::InvalidInput { ref field, .. }) if field == "url"),
+        "{socket:?}"
+    );
+}

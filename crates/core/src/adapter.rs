@@ -105,7 +105,10 @@ pub trait StorageAdapter: Send + Sync + fmt::Debug + 'static {
     /// holding a larger event with [`crate::Error::InvalidInput`] before the
     /// adapter sees it, so one oversized event cannot tie up a connection or the
     /// log. The default is [`DEFAULT_MAX_EVENT_BYTES`]; make it configurable
-    /// when the backend can take more.
+    /// when the backend can take more, and check it again in
+    /// [`save`](Self::save) (with [`SaveRequest::check_event_sizes`]) for
+    /// callers that bypass the store. A wrapper around another adapter must
+    /// forward this method, or the limit falls back to the default.
     fn max_event_bytes(&self) -> usize {
         DEFAULT_MAX_EVENT_BYTES
     }

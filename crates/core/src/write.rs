@@ -187,10 +187,10 @@ impl SaveRequest {
                 let size = event.payload().as_str().len() + event.metadata().as_str().len();
                 if size > max_event_bytes {
                     return Err(Error::invalid(
-                        format!("events[{index}].payload"),
+                        format!("events[{index}]"),
                         format!(
-                            "the event in stream {} is {size} bytes of payload and metadata; \
-                             the store accepts at most {max_event_bytes}",
+                            "the event for stream {} is {size} bytes of payload and metadata \
+                             together; at most {max_event_bytes} are accepted",
                             write.stream
                         ),
                     ));

@@ -131,4 +131,8 @@ impl StorageAdapter for TestAdapter {
     fn wake_ups(&self) -> Option<eventblocks_core::WakeUps> {
         self.adapter.wake_ups()
     }
+
+    fn max_event_bytes(&self) -> usize {
+        self.adapter.max_event_bytes()
+    }
 }

@@ -202,7 +202,7 @@ async fn rejected_inputs(store: &EventStore) -> usize {
         publish(vec![event_of_size(store.adapter().max_event_bytes() + 1)])
             .await
             .map(drop),
-        "payload",
+        "events[0]",
     );
     let zero_limit: eventblocks_core::Result<Vec<_>> = store
         .log()
