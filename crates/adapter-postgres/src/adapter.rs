@@ -30,11 +30,7 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) names: Names,
     pub(crate) sql: Statements,
-    pub(crate) serialisation: SerialisationGuarantee,
-    pub(crate) page_size: u32,
-    pub(crate) horizon_wait: Duration,
-    pub(crate) operation_timeout: Duration,
-    pub(crate) max_event_bytes: usize,
+    pub(crate) settings: Settings,
     pub(crate) notifications: Notifications,
 }
 
@@ -97,13 +93,6 @@ impl PostgresAdapter {
         settings: Settings,
         listen: Option<Connector>,
     ) -> Self {
-        let Settings {
-            serialisation,
-            page_size,
-            horizon_wait,
-            operation_timeout,
-            max_event_bytes,
-        } = settings;
         let sql = Statements::new(&names);
         let notifications = Notifications::new(names.notification_channel(), listen);
         Self {
@@ -111,11 +100,7 @@ impl PostgresAdapter {
                 pool,
                 names,
                 sql,
-                serialisation,
-                page_size,
-                horizon_wait,
-                operation_timeout,
-                max_event_bytes,
+                settings,
                 notifications,
             }),
         }
@@ -156,7 +141,7 @@ impl PostgresAdapter {
 
     /// The scope within which writes are serialised.
     pub fn serialisation_guarantee(&self) -> SerialisationGuarantee {
-        self.inner.serialisation
+        self.inner.settings.serialisation
     }
 }
 
@@ -168,8 +153,8 @@ impl fmt::Debug for PostgresAdapter {
         f.debug_struct("PostgresAdapter")
             .field("schema", &self.inner.names.schema())
             .field("table", &self.inner.names.table())
-            .field("serialisation", &self.inner.serialisation)
-            .field("page_size", &self.inner.page_size)
+            .field("serialisation", &self.inner.settings.serialisation)
+            .field("page_size", &self.inner.settings.page_size)
             .field("pool_size", &status.max_size)
             .field("pool_in_use", &(status.size - status.available))
             .finish()
@@ -179,9 +164,9 @@ impl fmt::Debug for PostgresAdapter {
 #[async_trait]
 impl StorageAdapter for PostgresAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-        request.check_event_sizes(self.inner.max_event_bytes)?;
+        request.check_event_sizes(self.inner.settings.max_event_bytes)?;
         let saving = save::save(&self.inner, request);
-        let events = tokio::time::timeout(self.inner.operation_timeout, saving)
+        let events = tokio::time::timeout(self.inner.settings.operation_timeout, saving)
             .await
             .map_err(|_| error::timed_out("saving events", WriteOutcome::Unknown))??;
         self.inner.notifications.saved(&self.inner.pool);
@@ -200,6 +185,6 @@ impl StorageAdapter for PostgresAdapter {
     }
 
     fn max_event_bytes(&self) -> usize {
-        self.inner.max_event_bytes
+        self.inner.settings.max_event_bytes
     }
 }

@@ -191,7 +191,11 @@ async fn decide(
 }
 
 fn keys(inner: &Inner, request: &SaveRequest) -> Vec<String> {
-    lock_keys(&inner.names.lock_namespace(), inner.serialisation, request)
+    lock_keys(
+        &inner.names.lock_namespace(),
+        inner.settings.serialisation,
+        request,
+    )
 }
 
 /// Every stored event, of any stream, with one of the request's ids.

@@ -68,7 +68,7 @@ impl Cursor {
             self.settled = true;
             wait_for_horizon(&self.inner, self.request.target()).await?;
         }
-        let page_size = self.inner.page_size;
+        let page_size = self.inner.settings.page_size;
         let limit = self.remaining.map_or(page_size, |remaining| {
             u32::try_from(remaining).map_or(page_size, |remaining| remaining.min(page_size))
         });
@@ -203,7 +203,7 @@ impl Query {
 /// in `target` is older than every running transaction, so a scan sees what
 /// committed before it began unless a long transaction holds the horizon back.
 async fn wait_for_horizon(inner: &Inner, target: &EventSourceIdentifier) -> Result<()> {
-    let deadline = Instant::now() + inner.horizon_wait;
+    let deadline = Instant::now() + inner.settings.horizon_wait;
     let mut pause = Duration::from_millis(1);
     loop {
         let (committed, settled) = horizon(inner, target).await?;
@@ -255,7 +255,7 @@ async fn read(
     what: &'static str,
 ) -> Result<Vec<Row>> {
     tokio::time::timeout(
-        inner.operation_timeout,
+        inner.settings.operation_timeout,
         read_once(inner, sql, parameters, what),
     )
     .await

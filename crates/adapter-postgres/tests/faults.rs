@@ -23,6 +23,28 @@ async fn connect() -> tokio_postgres::Client {
     client
 }
 
+/// A fault proxy in front of the server at `DATABASE_URL`.
+async fn proxy_to_database() -> eventblocks_testkit::faults::FaultProxy {
+    let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
+    let port = upstream.get_ports().first().copied().unwrap_or(5432);
+    eventblocks_testkit::faults::FaultProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap()
+}
+
+/// An adapter for `schema` connecting through `proxy`.
+fn through(
+    proxy: &eventblocks_testkit::faults::FaultProxy,
+    schema: &str,
+) -> eventblocks_postgres::PostgresAdapterBuilder {
+    eventblocks_postgres::PostgresAdapter::builder()
+        .url(format!(
+            "postgres://postgres@{}/postgres?application_name={schema}",
+            proxy.address()
+        ))
+        .schema(schema)
+}
+
 fn checked(result: Result<LoadReport, Vec<eventblocks_testkit::history::Violation>>) -> LoadReport {
     result.unwrap_or_else(|violations| panic!("{} violations: {violations:?}", violations.len()))
 }
@@ -327,20 +349,8 @@ async fn cuts_around_commit_keep_effects_exactly_once() {
     use eventblocks_testkit::faults::CommitFault;
 
     let test = common::adapter().await;
-    let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
-    let port = upstream.get_ports().first().copied().unwrap_or(5432);
-    let proxy = eventblocks_testkit::faults::FaultProxy::start(([127, 0, 0, 1], port).into())
-        .await
-        .unwrap();
-    let through_proxy = eventblocks_postgres::PostgresAdapter::builder()
-        .url(format!(
-            "postgres://postgres@{}/postgres?application_name={}",
-            proxy.address(),
-            test.schema
-        ))
-        .schema(&test.schema)
-        .build()
-        .unwrap();
+    let proxy = proxy_to_database().await;
+    let through_proxy = through(&proxy, &test.schema).build().unwrap();
     let checkpoints = PostgresCheckpointStore::new(&through_proxy);
     let direct = connect().await;
     let effects = format!("\"{}\".effects", test.schema);
@@ -412,28 +422,13 @@ async fn cuts_around_the_commit_of_saves_lose_and_repeat_nothing() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    use eventblocks_testkit::faults::{CommitFault, FaultProxy};
+    use eventblocks_testkit::faults::CommitFault;
 
     let test = common::adapter().await;
-    let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
-    let port = upstream.get_ports().first().copied().unwrap_or(5432);
-    let proxy = Arc::new(
-        FaultProxy::start(([127, 0, 0, 1], port).into())
-            .await
-            .unwrap(),
-    );
+    let proxy = Arc::new(proxy_to_database().await);
     // The save function's statement commits when it ends (autocommit).
     proxy.commit_on_statements_containing(format!("{}_save", eventblocks_postgres::DEFAULT_TABLE));
-    let through_proxy = eventblocks_postgres::PostgresAdapter::builder()
-        .url(format!(
-            "postgres://postgres@{}/postgres?application_name={}",
-            proxy.address(),
-            test.schema
-        ))
-        .schema(&test.schema)
-        .pool_size(24)
-        .build()
-        .unwrap();
+    let through_proxy = through(&proxy, &test.schema).pool_size(24).build().unwrap();
     let store = EventStore::new(through_proxy);
     let stop = Arc::new(AtomicBool::new(false));
     let faults = tokio::spawn({

@@ -68,6 +68,25 @@ fn run(program: &Path, args: &[&str]) -> io::Result<Output> {
     )))
 }
 
+/// Makes `path` the `postgres` user's when we are root, so the server
+/// (which runs as that user) can use it.
+fn hand_to_postgres(path: &Path) -> io::Result<()> {
+    if !is_root() {
+        return Ok(());
+    }
+    let status = Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(path)
+        .status()?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "cannot hand {} to the postgres user",
+        path.display()
+    )))
+}
+
 fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -85,17 +104,7 @@ impl PrivateServer {
         let data =
             std::env::temp_dir().join(format!("eventblocks-pg-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&data)?;
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&data)
-                .status()?;
-            if !status.success() {
-                return Err(io::Error::other(
-                    "cannot hand the data folder to the postgres user",
-                ));
-            }
-        }
+        hand_to_postgres(&data)?;
         let data_arg = data.to_string_lossy().into_owned();
         run(
             &bin.join("initdb"),
@@ -169,15 +178,7 @@ impl PrivateServer {
             let path = self.data.join(name);
             std::fs::write(&path, text)?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-            if is_root() {
-                let status = Command::new("chown")
-                    .args(["postgres:postgres"])
-                    .arg(&path)
-                    .status()?;
-                if !status.success() {
-                    return Err(io::Error::other("cannot hand the TLS files to postgres"));
-                }
-            }
+            hand_to_postgres(&path)?;
         }
         self.psql("ALTER SYSTEM SET ssl = on")?;
         self.psql("SELECT pg_reload_conf()")?;
