@@ -10,6 +10,8 @@
 
 mod arguments;
 
+use std::collections::HashMap;
+
 use deadpool_postgres::{Client, Object};
 use eventblocks_core::{
     Error, Result, SavePlan, SaveRequest, StoredEvent, StreamState, WriteOutcome,
@@ -27,22 +29,45 @@ use crate::{error, row};
 /// attempt means another writer changed a stream in between.
 const STATEMENT_ATTEMPTS: usize = 3;
 
+/// Rounds of deciding a save before giving up with a retryable
+/// [`Error::Conflict`]: a round is lost only when another writer took a
+/// position the save was about to write (see
+/// [`MAX_STREAM_LOCKS`](arguments::MAX_STREAM_LOCKS)).
+const ROUNDS: usize = 8;
+
 pub(crate) async fn save(inner: &Inner, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-    let mut guess = Expected::guess(&request);
+    for _ in 0..ROUNDS {
+        if let Some(events) = decide_and_save(inner, &request).await? {
+            return Ok(events);
+        }
+        debug!("a position was taken by another writer; deciding the save again");
+    }
+    Err(Error::Conflict {
+        message: "other writers kept appending to the streams of this save while it was decided"
+            .into(),
+        source: None,
+    })
+}
+
+/// One round: the saved events, or `None` when another writer took a position
+/// first (nothing was written).
+async fn decide_and_save(inner: &Inner, request: &SaveRequest) -> Result<Option<Vec<StoredEvent>>> {
+    let mut guess = Expected::guess(request);
     for _ in 0..STATEMENT_ATTEMPTS {
         // Only states that core's plan accepts are ever sent.
         let Some(expected) = guess.take() else { break };
-        match in_one_statement(inner, &request, &expected).await? {
-            Outcome::Saved(events) => return Ok(events),
+        match in_one_statement(inner, request, &expected).await? {
+            Outcome::Saved(events) => return Ok(Some(events)),
             Outcome::Found(states) => match request.plan(&states, &[]) {
                 Ok(SavePlan::Append(_)) => guess = Some(Expected::found(&states)),
                 _ => break,
             },
+            Outcome::PositionTaken => return Ok(None),
             Outcome::IdTaken => break,
         }
     }
     debug!("deciding the save in a transaction");
-    in_transaction(inner, &request).await
+    in_transaction(inner, request).await
 }
 
 /// What the save function did.
@@ -50,6 +75,9 @@ enum Outcome {
     Saved(Vec<StoredEvent>),
     /// Nothing inserted: a stream was not in the expected state.
     Found(Vec<StreamState>),
+    /// Nothing inserted: another writer inserted at a position this save was
+    /// about to take (possible only for saves that take no stream locks).
+    PositionTaken,
     /// Nothing inserted: an event id is already stored.
     IdTaken,
 }
@@ -70,6 +98,9 @@ async fn in_one_statement(
     match client.query_one(&statement, &arguments.parameters()).await {
         Ok(row) => outcome(request, &row),
         Err(e) if error::violates(&e, &inner.names.constraint("_id_key")) => Ok(Outcome::IdTaken),
+        Err(e) if error::violates(&e, &inner.names.constraint("_position_key")) => {
+            Ok(Outcome::PositionTaken)
+        }
         Err(e) => {
             error::release(client, &e);
             Err(error::database(e, "saving events", WriteOutcome::Unknown))
@@ -109,7 +140,7 @@ fn outcome(request: &SaveRequest, row: &Row) -> Result<Outcome> {
 /// locking read, `COMMIT` with the save function (if that fails, the `COMMIT`
 /// rolls back). Also reads the stored events with the request's ids, so core
 /// can recognise a retry.
-async fn in_transaction(inner: &Inner, request: &SaveRequest) -> Result<Vec<StoredEvent>> {
+async fn in_transaction(inner: &Inner, request: &SaveRequest) -> Result<Option<Vec<StoredEvent>>> {
     let not_written = |what| move |e| error::database(e, what, WriteOutcome::NotWritten);
     let session = Session::new(inner.pool.get().await.map_err(error::pool)?);
     let client = session.client();
@@ -143,22 +174,28 @@ async fn in_transaction(inner: &Inner, request: &SaveRequest) -> Result<Vec<Stor
         decided => {
             session.roll_back().await;
             return decided.map(|(_, plan)| match plan {
-                SavePlan::AlreadyStored(events) => events,
+                SavePlan::AlreadyStored(events) => Some(events),
                 SavePlan::Append(_) => unreachable!("handled above"),
             });
         }
     };
+    let locked = !keys.is_empty();
     let arguments = Arguments::new(request, keys, &Expected::found(&states));
     let (saved, committed) = join(
         client.query_one(&save, &arguments.parameters()),
         client.batch_execute("COMMIT"),
     )
     .await;
-    let saved = saved.map_err(not_written("saving events"));
     committed.map_err(|e| error::database(e, "committing a save", WriteOutcome::Unknown))?;
     session.finish();
-    match outcome(request, &saved?)? {
-        Outcome::Saved(events) => Ok(events),
+    let saved = match saved {
+        Err(e) if error::violates(&e, &inner.names.constraint("_position_key")) => return Ok(None),
+        saved => saved.map_err(not_written("saving events"))?,
+    };
+    match outcome(request, &saved)? {
+        Outcome::Saved(events) => Ok(Some(events)),
+        // Without locks another writer may append between the read and the save.
+        Outcome::Found(_) if !locked => Ok(None),
         _ => Err(Error::corrupt("a stream changed while its lock was held")),
     }
 }
@@ -171,7 +208,7 @@ async fn decide(
     request: &SaveRequest,
     rows: &[Row],
 ) -> Result<(Vec<StreamState>, SavePlan)> {
-    let mut states = vec![StreamState::new(None); request.writes().len()];
+    let mut found = HashMap::with_capacity(rows.len());
     for row in rows {
         let stream: &str = row.get(0);
         let last: Option<i64> = row.get(1);
@@ -179,12 +216,13 @@ async fn decide(
             .map(u64::try_from)
             .transpose()
             .map_err(|_| Error::corrupt("a stored position is negative"))?;
-        for (state, write) in states.iter_mut().zip(request.writes()) {
-            if write.stream.stream.as_str() == stream {
-                *state = StreamState::new(last);
-            }
-        }
+        found.insert(stream, last);
     }
+    let states: Vec<StreamState> = request
+        .writes()
+        .iter()
+        .map(|write| StreamState::new(found.get(write.stream.stream.as_str()).copied().flatten()))
+        .collect();
     let stored = stored_with_ids(inner, client, request).await?;
     let plan = request.plan(&states, &stored)?;
     Ok((states, plan))

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "create checkpoints",
         include_str!("../sql/migrations/0003_create_checkpoints.sql"),
     ),
+    (
+        4,
+        "saves without session locks",
+        include_str!("../sql/migrations/0004_saves_without_session_locks.sql"),
+    ),
 ];
 
 /// Brings the schema up to the newest version and returns how many migrations

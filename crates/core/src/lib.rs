@@ -29,7 +29,7 @@ pub use retry::{ignore_unmet_condition, retry_on_unmet_condition};
 pub use scan::{Direction, ScanQuery, ScanRequest};
 pub use store::{CategoryHandle, EventStore, LogHandle, StreamHandle};
 pub use subscription::{SubscriptionMessage, SubscriptionOptions, SubscriptionStream, WakeUps};
-pub use write::{SavePlan, SaveRequest, StreamWrite};
+pub use write::{SavePlan, SaveRequest, StreamWrite, MAX_EVENTS_PER_SAVE, MAX_SAVE_BYTES};
 
 /// Re-exported so adapters implement [`StorageAdapter`] with the same version.
 pub use async_trait::async_trait;

@@ -10,6 +10,17 @@ use crate::error::{Error, Result};
 use crate::event::{NewEvent, StoredEvent};
 use crate::identifier::{CategoryIdentifier, StreamIdentifier};
 
+/// The most events one save may hold, over all its streams. Backends number a
+/// transaction's events within a fixed range (PostgreSQL: 16 bits beside the
+/// transaction id), and every adapter refuses the same saves.
+pub const MAX_EVENTS_PER_SAVE: usize = 65_536;
+
+/// The most bytes of payload and metadata JSON one save may hold, unless a
+/// single event may be larger (see
+/// [`StorageAdapter::max_event_bytes`](crate::StorageAdapter::max_event_bytes)):
+/// a save is held in memory whole, on the client and on the server.
+pub const MAX_SAVE_BYTES: usize = 64 << 20;
+
 /// Events to append to one stream, and the condition the stream must meet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamWrite {
@@ -41,9 +52,10 @@ impl StreamWrite {
 /// Adapters only ever see requests that passed these checks, so bad input fails
 /// the same way, before any storage is touched, on every adapter: at least one
 /// stream; streams all in one category and each named once; at least one event
-/// per stream (an empty publish is an error, not a no-op); event ids unique
-/// within the request and not nil; metadata an object; timestamps within the
-/// storable years; condition positions at most `i64::MAX`.
+/// per stream (an empty publish is an error, not a no-op); at most
+/// [`MAX_EVENTS_PER_SAVE`] events; event ids unique within the request and not
+/// nil; metadata an object; timestamps within the storable years; condition
+/// positions at most `i64::MAX`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaveRequest {
     category: CategoryIdentifier,
@@ -76,6 +88,15 @@ impl SaveRequest {
         let mut ids = HashSet::new();
         for write in &writes {
             check_write(write, &category, &mut streams, &mut ids)?;
+        }
+        if ids.len() > MAX_EVENTS_PER_SAVE {
+            return Err(Error::invalid(
+                "events",
+                format!(
+                    "a save of {} events is too large; at most {MAX_EVENTS_PER_SAVE} are accepted",
+                    ids.len()
+                ),
+            ));
         }
         Ok(Self { category, writes })
     }
@@ -176,15 +197,20 @@ impl SaveRequest {
 
 impl SaveRequest {
     /// Checks that no event is larger than `max_event_bytes` (its payload's and
-    /// metadata's JSON text together); see
-    /// [`StorageAdapter::max_event_bytes`](crate::StorageAdapter::max_event_bytes).
+    /// metadata's JSON text together; see
+    /// [`StorageAdapter::max_event_bytes`](crate::StorageAdapter::max_event_bytes)),
+    /// and that the events together are at most [`MAX_SAVE_BYTES`] (or
+    /// `max_event_bytes`, if larger).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the first event that is too large.
+    /// [`Error::InvalidInput`] naming the first event that is too large, or
+    /// `events` when the save is.
     pub fn check_event_sizes(&self, max_event_bytes: usize) -> Result<()> {
+        let mut total = 0;
         for write in &self.writes {
             for (index, event) in write.events.iter().enumerate() {
                 let size = event.payload().as_str().len() + event.metadata().as_str().len();
+                total += size;
                 if size > max_event_bytes {
                     return Err(Error::invalid(
                         format!("events[{index}]"),
@@ -196,6 +222,16 @@ impl SaveRequest {
                     ));
                 }
             }
+        }
+        let max_save_bytes = MAX_SAVE_BYTES.max(max_event_bytes);
+        if total > max_save_bytes {
+            return Err(Error::invalid(
+                "events",
+                format!(
+                    "the save holds {total} bytes of payload and metadata; at most \
+                     {max_save_bytes} are accepted in one save"
+                ),
+            ));
         }
         Ok(())
     }

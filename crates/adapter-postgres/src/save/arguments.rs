@@ -140,9 +140,21 @@ impl<'a> Arguments<'a> {
     }
 }
 
+/// The most stream locks one save takes. Every advisory lock uses a slot of the
+/// server's shared lock table (`max_locks_per_transaction` slots per
+/// connection, shared by the whole cluster), so a save of thousands of streams
+/// must not take one per stream.
+pub(crate) const MAX_STREAM_LOCKS: usize = 32;
+
 /// The advisory lock keys for `request` under `guarantee`, in the order they
 /// must be taken. PostgreSQL hashes them to 64 bits (`hashtextextended`), so
 /// every client agrees on them; the lengths make the keys unambiguous.
+///
+/// A save of more than [`MAX_STREAM_LOCKS`] streams takes no stream locks: the
+/// unique `(category, stream, position)` constraint still lets at most one of
+/// two racing appends to a stream commit (both would insert the position after
+/// the last one they read), and the loser decides again. The locks only turn
+/// such races into waits.
 pub(crate) fn lock_keys(
     namespace: &str,
     guarantee: SerialisationGuarantee,
@@ -157,6 +169,7 @@ pub(crate) fn lock_keys(
                 category.len()
             )]
         }
+        SerialisationGuarantee::Stream if request.writes().len() > MAX_STREAM_LOCKS => Vec::new(),
         SerialisationGuarantee::Stream => request
             .lock_order()
             .into_iter()

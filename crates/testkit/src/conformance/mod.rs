@@ -22,6 +22,7 @@ mod input_table;
 mod model;
 mod reads;
 mod support;
+mod wide;
 mod writes;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ pub use idempotency::*;
 pub use input_table::*;
 pub use model::*;
 pub use reads::*;
+pub use wide::*;
 pub use writes::*;
 
 /// Calls `$callback!($($args)*; case, case, …)` with the name of every case:
@@ -74,6 +76,9 @@ macro_rules! __with_event_store_cases {
             retrying_writers_fill_every_position_once,
             concurrent_writers_lose_nothing,
             tailing_readers_see_every_event_in_order,
+            saves_of_thousands_of_streams_succeed,
+            a_save_beyond_the_event_limit_is_refused,
+            wide_and_narrow_saves_race_without_breaking_conditions,
             a_retry_returns_the_stored_events,
             a_retry_of_a_category_publish_returns_the_stored_events,
             reusing_an_id_with_other_content_is_rejected,
