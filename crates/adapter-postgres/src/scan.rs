@@ -2,8 +2,9 @@
 //! the caller consumes a page.
 //!
 //! Log and category scans only return events of transactions older than the
-//! snapshot's `xmin`. Sequence numbers are handed out in transaction-id order
-//! (see the allocation function in the migrations), so once an event is
+//! snapshot's `xmin`. Sequence numbers are derived from the writing
+//! transaction's id (see the allocation function in the migrations), so they
+//! are in transaction-id order, and once an event is
 //! returned, no event with a smaller sequence number can commit later: a reader
 //! resuming after the last sequence number it saw never misses one.
 

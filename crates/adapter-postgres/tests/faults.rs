@@ -90,6 +90,87 @@ async fn terminated_sessions_lose_nothing() {
     assert_eq!(report.acknowledged, 16 * 150);
 }
 
+/// Statements of the adapter's sessions are cancelled (`pg_cancel_backend`,
+/// as `statement_timeout` and `lock_timeout` do) every few milliseconds during
+/// the load: nothing acknowledged is lost, and afterwards no session holds a
+/// lock or sits in a transaction, and another process's saves go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelled_statements_lose_nothing_and_leave_no_lock() {
+    let test = common::adapter_with(|builder| builder.pool_size(24)).await;
+    let store = EventStore::new(test.adapter.clone());
+    let canceller = tokio::spawn({
+        let schema = test.schema.clone();
+        async move {
+            let client = connect().await;
+            let mut cancelled = 0_u64;
+            loop {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                let row = client
+                    .query_one(
+                        "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM
+                           (SELECT pid FROM pg_stat_activity
+                             WHERE application_name = $1 AND state = 'active'
+                             ORDER BY random() LIMIT 2) victims",
+                        &[&schema],
+                    )
+                    .await
+                    .unwrap();
+                cancelled += u64::try_from(row.get::<_, i64>(0)).unwrap();
+                if cancelled > 5000 {
+                    return;
+                }
+            }
+        }
+    });
+    let config = LoadConfig::standard("cancels").with_writers(16, 150);
+    let report = checked(run_load(&store, &config).await);
+    canceller.abort();
+    eprintln!("{report:?}");
+    assert_eq!(report.acknowledged, 16 * 150);
+
+    let admin = connect().await;
+    let settled = async {
+        loop {
+            let row = admin
+                .query_one(
+                    "SELECT count(*) FILTER (WHERE state <> 'idle'),
+                            (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid
+                              WHERE s.application_name = $1 AND l.locktype = 'advisory')
+                       FROM pg_stat_activity WHERE application_name = $1",
+                    &[&test.schema],
+                )
+                .await
+                .unwrap();
+            let (busy, locks): (i64, i64) = (row.get(0), row.get(1));
+            if busy == 0 {
+                return locks;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let locks = tokio::time::timeout(Duration::from_secs(10), settled)
+        .await
+        .expect("a session stayed busy or in a transaction");
+    assert_eq!(locks, 0, "an idle session holds an advisory lock");
+    let other = EventStore::new(
+        eventblocks_postgres::PostgresAdapter::builder()
+            .url(common::database_url())
+            .schema(&test.schema)
+            .build()
+            .unwrap(),
+    );
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        other
+            .stream("cancels", "after")
+            .unwrap()
+            .publish(events("after", 1), WriteCondition::NoCondition),
+    )
+    .await
+    .expect("a lock was left behind")
+    .unwrap();
+}
+
 /// A transaction holding an xid open elsewhere stalls tailing readers: they
 /// deliver nothing committed after it began until it ends, then everything,
 /// in order, once. On a private server: the open transaction would stall the

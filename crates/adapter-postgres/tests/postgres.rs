@@ -216,7 +216,12 @@ async fn a_save_cancelled_as_it_is_granted_a_lock_leaves_none_behind() {
     let store = EventStore::new(test);
     let namespace = format!("eventblocks:{schema}.events");
     let keys = [
-        format!("{namespace}:stream:{}:{}{}", "accounts".len(), "accounts", "a-1"),
+        format!(
+            "{namespace}:stream:{}:{}{}",
+            "accounts".len(),
+            "accounts",
+            "a-1"
+        ),
         format!("{namespace}:allocate"),
     ];
     let admin = connect().await;

@@ -17,7 +17,6 @@ use eventblocks_postgres::PostgresAdapter;
 const RUNTIME_GRANTS: &str = r#"
 GRANT USAGE ON SCHEMA {schema} TO {role};
 GRANT SELECT, INSERT ON {schema}.events TO {role};
-GRANT USAGE, UPDATE ON SEQUENCE {schema}.events_sequence_number TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_projections TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_checkpoints TO {role};
 "#;

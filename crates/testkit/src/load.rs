@@ -142,8 +142,7 @@ pub async fn run_load(
     let category = store
         .category(&config.category)
         .map_err(|error| fail(error.to_string()))?;
-    let head = category
-        .latest()
+    let head = retrying(|| category.latest())
         .await
         .map_err(|error| fail(error.to_string()))?
         .map(|event| event.sequence_number);
@@ -156,7 +155,7 @@ pub async fn run_load(
             .map_err(|error| fail(format!("a reader panicked: {error}")))?
             .map_err(|error| fail(format!("a reader failed: {error}")))?;
     }
-    let log = complete_log(&category, config.streams)
+    let log = retrying(|| complete_log(&category, config.streams))
         .await
         .map_err(|error| fail(error.to_string()))?;
     history.check(&log)?;
@@ -168,6 +167,24 @@ pub async fn run_load(
         deliveries,
         elapsed: started.elapsed(),
     })
+}
+
+/// Runs a read again while it fails with a retryable error (faults may still
+/// be injected while the run's results are read), for up to ten seconds.
+async fn retrying<T, F, Fut>(mut read: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match read().await {
+            Err(error) if error.is_retryable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Every event of the run, in log order, read stream by stream: stream reads

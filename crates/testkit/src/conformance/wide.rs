@@ -47,7 +47,11 @@ fn writes(
 pub async fn saves_of_thousands_of_streams_succeed(store: EventStore) {
     let wide = category(&store, "wide");
     let stored = wide
-        .publish(writes("wide", 0..MAX_EVENTS_PER_SAVE, &WriteCondition::StreamIsEmpty))
+        .publish(writes(
+            "wide",
+            0..MAX_EVENTS_PER_SAVE,
+            &WriteCondition::StreamIsEmpty,
+        ))
         .await
         .unwrap_or_else(|error| panic!("a save of {MAX_EVENTS_PER_SAVE} streams failed: {error}"));
     assert_eq!(stored.len(), MAX_EVENTS_PER_SAVE);
@@ -64,7 +68,8 @@ pub async fn saves_of_thousands_of_streams_succeed(store: EventStore) {
         .collect();
     for racer in racers {
         let saved = racer.await.expect("the task finished");
-        let saved = saved.unwrap_or_else(|error| panic!("a save of 20,000 streams failed: {error}"));
+        let saved =
+            saved.unwrap_or_else(|error| panic!("a save of 20,000 streams failed: {error}"));
         assert_eq!(saved.len(), 20_000);
     }
     assert_eq!(log(&store).await.len(), MAX_EVENTS_PER_SAVE + 40_000);
@@ -97,7 +102,10 @@ pub async fn wide_and_narrow_saves_race_without_breaking_conditions(store: Event
         let (wide, narrow) = race(&store, &name, STREAMS, &WriteCondition::StreamIsEmpty).await;
         let narrow_wins = narrow.iter().filter(|result| result.is_ok()).count();
         match wide {
-            Ok(_) => assert_eq!(narrow_wins, 0, "a narrow save won a stream the wide one wrote"),
+            Ok(_) => assert_eq!(
+                narrow_wins, 0,
+                "a narrow save won a stream the wide one wrote"
+            ),
             Err(Error::UnmetCondition { .. }) => {
                 assert!(narrow_wins > 0, "the wide save lost to nobody");
             }
@@ -119,7 +127,11 @@ pub async fn wide_and_narrow_saves_race_without_breaking_conditions(store: Event
         assert!(error.is_retryable(), "only a retryable conflict: {error}");
     }
     let stored = category_events(&store, name).await;
-    assert_eq!(stored.len(), written, "every acknowledged event stored once");
+    assert_eq!(
+        stored.len(),
+        written,
+        "every acknowledged event stored once"
+    );
     for index in 0..STREAMS {
         let stream = stream_id(name, index);
         let positions: Vec<u64> = stored
