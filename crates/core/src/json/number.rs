@@ -77,11 +77,6 @@ impl<'a> Number<'a> {
         !self.has_point && !self.has_exponent
     }
 
-    /// The text as given.
-    pub(crate) fn text(&self) -> &'a str {
-        self.text
-    }
-
     /// How many digits follow the decimal point when the number is written
     /// out without its exponent, trailing zeros included (`1.50e-3` is
     /// `0.00150`: 5).
