@@ -174,6 +174,14 @@ mod tests {
     }
 
     #[test]
+    fn refuses_lone_surrogates_as_the_parser_does() {
+        // Neither serde_json nor PostgreSQL's jsonb takes half a surrogate pair.
+        assert!(refusal(r#""\ud800""#).is_some());
+        assert!(refusal(r#"{"\udc00":1}"#).is_some());
+        assert_eq!(refusal(r#""\ud83d\ude00""#), None);
+    }
+
+    #[test]
     fn refuses_a_key_given_twice() {
         let reason = refused(r#"{"a":1,"b":{"c":2,"c":2}}"#);
         assert!(reason.contains("\"c\" more than once"), "{reason}");
