@@ -41,7 +41,8 @@ impl NewEvent {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] if the name is invalid, or the payload does not
-    /// serialise or holds a NUL character.
+    /// serialise or is refused by [`Json`]'s rules (a NUL character, a key
+    /// given twice, a number no backend can store exactly).
     pub fn new<T: Serialize + ?Sized>(name: &str, payload: &T) -> Result<Self> {
         Ok(Self::with_json(
             Name::new("event name", name)?,
@@ -72,7 +73,8 @@ impl NewEvent {
     /// Sets the metadata, which must serialise to a JSON object.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] on `metadata` if it is not an object or holds a NUL.
+    /// [`Error::InvalidInput`] on `metadata` if it is not an object or is
+    /// refused by [`Json`]'s rules.
     pub fn with_metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Result<Self> {
         let metadata = Json::to_json("metadata", metadata)?;
         if !metadata.is_object() {
@@ -150,7 +152,9 @@ impl NewEvent {
     }
 
     /// Whether `stored` holds this event's content (its name, payload and
-    /// metadata; timestamps are not compared).
+    /// metadata; timestamps are not compared). Payload and metadata compare by
+    /// value, numbers by exact value (see [`Json`]), so an event a backend
+    /// gave back with numbers spelt differently is still the same event.
     pub fn has_same_content_as(&self, stored: &StoredEvent) -> bool {
         self.name == stored.name
             && self.payload == stored.payload

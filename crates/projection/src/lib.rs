@@ -97,6 +97,13 @@
 //! `PostgresProjectionStore` in `eventblocks-postgres`, which shares that crate's
 //! connection pool, migrations and error mapping. Searches use the
 //! [`query`] language and give the same results on every adapter.
+//!
+//! State and metadata are kept as [`serde_json::Value`]s, which hold integers
+//! of the `i64` and `u64` ranges and `f64`s. So that every saved projection
+//! loads back into the types it was saved from, a save refuses, as
+//! `InvalidInput`, state or metadata a `Value` cannot hold exactly (a `u128`
+//! beyond `u64::MAX`, a decimal an `f64` would round), besides what
+//! [`eventblocks_core::Json`] refuses for event payloads.
 
 mod error;
 mod memory;

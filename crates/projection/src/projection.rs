@@ -29,8 +29,12 @@ impl<State: Serialize, Metadata: Serialize> Projection<State, Metadata> {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty or NUL-holding id or name, state or
-    /// metadata that does not serialise, holds a NUL character or a number
-    /// beyond `f64`.
+    /// metadata that does not serialise, that [`Json`]'s rules refuse (a NUL
+    /// character, a key given twice, a number no backend can store exactly),
+    /// or that a [`serde_json::Value`] cannot hold exactly (an integer beyond
+    /// the ranges of `i64` and `u64`, such as a large `u128`, or a decimal
+    /// that an `f64` would round; see [`Json::to_exact_value`]): what is
+    /// stored must load back into the types it was saved from.
     pub fn to_stored(&self) -> Result<StoredProjection> {
         check_text("projection id", &self.id)?;
         check_text("projection name", &self.name)?;
@@ -77,7 +81,98 @@ fn check_text(field: &'static str, text: &str) -> Result<()> {
 }
 
 /// Serialises through core's [`Json`] checks, which every event adapter applies
-/// to payloads too.
+/// to payloads too, into a `Value` that holds exactly what was serialised.
 fn storable(field: &'static str, value: &impl Serialize) -> Result<Value> {
-    Ok(Json::to_json(field, value)?.to_value())
+    Json::to_json(field, value)?.to_exact_value(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventblocks_core::LogIdentifier;
+
+    fn projection<State>(state: State) -> Projection<State, Value> {
+        Projection {
+            id: "id".to_owned(),
+            name: "name".to_owned(),
+            source: EventSourceIdentifier::Log(LogIdentifier),
+            state,
+            metadata: Value::Null,
+        }
+    }
+
+    fn refusal<State: Serialize>(state: State) -> String {
+        match projection(state).to_stored() {
+            Err(Error::InvalidInput { field, reason }) => format!("{field}: {reason}"),
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_a_value_holds_load_back_unchanged() {
+        let state = (
+            u128::from(u64::MAX),
+            i128::from(i64::MIN),
+            0.1_f64,
+            f64::MAX,
+            5e-324,
+        );
+        let stored = projection(state).to_stored().unwrap();
+        let typed = stored
+            .to_typed::<(u128, i128, f64, f64, f64), Value>()
+            .unwrap();
+        assert_eq!(typed.state, state);
+    }
+
+    #[test]
+    fn integers_beyond_i64_and_u64_are_refused() {
+        let reason = refusal(u128::from(u64::MAX) + 1);
+        assert!(
+            reason.starts_with("projection state: holds the integer 18446744073709551616"),
+            "{reason}"
+        );
+        assert!(refusal(i128::from(i64::MIN) - 1).contains("-9223372036854775809"));
+        let state = projection(0);
+        let metadata = Projection {
+            id: state.id,
+            name: state.name,
+            source: state.source,
+            state: state.state,
+            metadata: [u128::MAX],
+        };
+        match metadata.to_stored() {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "projection metadata"),
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decimals_an_f64_would_round_are_refused() {
+        for text in ["0.10000000000000000001", "1e-400", "9007199254740993.0"] {
+            let state = Json::from_text("state", text).unwrap();
+            assert!(
+                refusal(&state).contains("would be kept as the f64"),
+                "{text}"
+            );
+        }
+    }
+
+    /// A map that serialises the key `a` twice.
+    struct Repeated;
+
+    impl Serialize for Repeated {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry("a", &1)?;
+            map.serialize_entry("a", &2)?;
+            map.end()
+        }
+    }
+
+    #[test]
+    fn the_event_rules_apply() {
+        assert!(refusal(Repeated).contains("\"a\" more than once"));
+        assert!(refusal(serde_json::json!({"a\u{0}": 1})).contains("NUL"));
+    }
 }

@@ -1,6 +1,8 @@
 //! The input table: every hostile or unusual input, each either stored and
-//! read back byte for byte or rejected with the same typed error, with nothing
-//! written.
+//! read back as the same value (byte for byte, but for white space and how a
+//! backend spells numbers) or rejected with the same typed error, with nothing
+//! written. The JSON number rules are pinned by [`numbers_that_round_trip`] and
+//! [`numbers_that_are_refused`].
 
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::numbers::{numbers_that_round_trip, refused_numbers, round_trip_number};
 use super::support::{assert_invalid, collect, log, stream};
 use crate::builders::event;
 
@@ -59,6 +62,10 @@ pub async fn every_input_in_the_table_is_handled_alike(store: EventStore) {
         round_trip_payload(&store, &text).await;
         tried += 1;
     }
+    for text in numbers_that_round_trip() {
+        round_trip_number(&store, &text).await;
+        tried += 1;
+    }
     a_reused_id_conflicts(&store).await;
     tried += 1;
     an_event_at_the_size_limit_is_stored(&store).await;
@@ -66,6 +73,7 @@ pub async fn every_input_in_the_table_is_handled_alike(store: EventStore) {
     tried += huge_limits_read_everything(&store).await;
     let stored_before = log(&store).await.len();
     tried += rejected_inputs(&store).await;
+    tried += refused_numbers();
     assert_eq!(
         log(&store).await.len(),
         stored_before,
@@ -97,16 +105,19 @@ async fn round_trip_payload(store: &EventStore, text: &str) {
     let handle = stream(store, "payloads", "odd");
     let published = handle
         .publish(
-            [NewEvent::with_json(name, payload)],
+            [NewEvent::with_json(name, payload.clone())],
             WriteCondition::NoCondition,
         )
         .await
         .unwrap_or_else(|e| panic!("publishing {text:.40}: {e}"));
     let read = collect(handle.scan(ScanQuery::new().from_position(published[0].position))).await;
+    assert_eq!(
+        read[0].payload, payload,
+        "{text:.60} changed value on the way"
+    );
     let stored = read[0].payload.as_str();
     if text.contains('e') && !text.contains('"') {
-        let value = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
-        assert_eq!(value(stored), value(text), "{text:.60} changed on the way");
+        // A backend may write the number out without its exponent.
         return;
     }
     assert_eq!(
@@ -154,8 +165,10 @@ async fn rejected_inputs(store: &EventStore) -> usize {
     for payload in [json!("a\u{0}"), json!({ "k\u{0}": 1 })] {
         check(NewEvent::new("e", &payload).map(drop), "payload");
     }
-    for text in ["1e400", "-1e400", "[1e999]"] {
+    for text in [r#"{"a":1,"a":2}"#, r#"[{"k":{"a":1,"\u0061":1}}]"#] {
         check(Json::from_text("payload", text).map(drop), "payload");
+        let metadata = Json::from_text("metadata", format!(r#"{{"m":{text}}}"#));
+        check(metadata.map(drop), "metadata");
     }
     for metadata in [json!([]), json!("text"), json!(null), json!(1)] {
         check(

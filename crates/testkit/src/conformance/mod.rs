@@ -20,6 +20,7 @@ mod conditions;
 mod idempotency;
 mod input_table;
 mod model;
+mod numbers;
 mod reads;
 mod support;
 mod wide;
@@ -38,6 +39,7 @@ pub use conditions::*;
 pub use idempotency::*;
 pub use input_table::*;
 pub use model::*;
+pub use numbers::*;
 pub use reads::*;
 pub use wide::*;
 pub use writes::*;
@@ -85,6 +87,7 @@ macro_rules! __with_event_store_cases {
             reusing_an_id_in_another_stream_is_rejected,
             bad_names_are_rejected,
             nul_characters_in_json_are_rejected,
+            repeated_keys_in_json_are_rejected,
             metadata_must_be_an_object,
             duplicate_ids_in_one_publish_are_rejected,
             a_nil_id_is_rejected,
@@ -93,6 +96,8 @@ macro_rules! __with_event_store_cases {
             a_limit_of_zero_is_rejected,
             bad_input_writes_nothing,
             every_input_in_the_table_is_handled_alike,
+            numbers_come_back_as_they_were_encoded,
+            a_retry_with_numbers_spelt_differently_is_the_same_event,
             random_operations_match_a_reference_model,
         }
     };
