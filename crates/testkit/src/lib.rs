@@ -10,6 +10,7 @@
 //!   private PostgreSQL server for failure tests.
 
 pub mod builders;
+pub mod cancellation;
 pub mod conformance;
 pub mod faults;
 pub mod history;

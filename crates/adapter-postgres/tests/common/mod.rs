@@ -136,3 +136,51 @@ impl StorageAdapter for TestAdapter {
         self.adapter.max_event_bytes()
     }
 }
+
+/// What the sessions of one test's schema hold that no running operation
+/// should: a transaction left open on an idle session, or an advisory lock
+/// held by one.
+#[derive(Debug)]
+pub struct SessionLeftovers {
+    admin: tokio_postgres::Client,
+    schema: String,
+}
+
+impl SessionLeftovers {
+    pub async fn new(schema: &str) -> Self {
+        let (admin, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to DATABASE_URL");
+        tokio::spawn(connection);
+        Self {
+            admin,
+            schema: schema.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl eventblocks_testkit::cancellation::Leftovers for SessionLeftovers {
+    async fn held(&self) -> Vec<String> {
+        let rows = self
+            .admin
+            .query(
+                "SELECT a.pid, a.state, count(l.pid) AS advisory_locks
+                   FROM pg_stat_activity a
+                   LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory'
+                  WHERE a.application_name = $1
+                  GROUP BY a.pid, a.state
+                 HAVING a.state LIKE 'idle in transaction%'
+                     OR (a.state = 'idle' AND count(l.pid) > 0)",
+                &[&self.schema],
+            )
+            .await
+            .expect("read pg_stat_activity");
+        rows.iter()
+            .map(|row| {
+                let (pid, state, locks): (i32, String, i64) = (row.get(0), row.get(1), row.get(2));
+                format!("session {pid} is {state} holding {locks} advisory locks")
+            })
+            .collect()
+    }
+}

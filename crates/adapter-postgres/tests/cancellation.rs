@@ -1,0 +1,28 @@
+//! The cancellation harness on PostgreSQL: operations dropped at every poll
+//! leave no session idle in a transaction or holding a lock, and what returned
+//! `Ok` is visible through other connections.
+
+mod common;
+
+use std::sync::Arc;
+
+use eventblocks_core::EventStore;
+use eventblocks_postgres::PostgresAdapter;
+use eventblocks_testkit::cancellation::CancellationFixture;
+
+async fn fixture() -> CancellationFixture {
+    let test = common::adapter_with(|builder| builder.pool_size(4).page_size(100)).await;
+    let schema = test.schema.clone();
+    let observer = PostgresAdapter::builder()
+        .url(common::database_url())
+        .schema(&schema)
+        .build()
+        .expect("a valid configuration");
+    CancellationFixture {
+        store: EventStore::new(test),
+        observer: EventStore::new(observer),
+        leftovers: Arc::new(common::SessionLeftovers::new(&schema).await),
+    }
+}
+
+eventblocks_testkit::cancellation_suite!(fixture);

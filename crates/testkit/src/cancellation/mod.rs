@@ -1,0 +1,89 @@
+//! The cancellation harness: every `.await` is a point where a caller may drop
+//! an operation (a timeout, a `select!`), and dropping it anywhere must leave
+//! the backend as the design's "Cancellation" rules say:
+//!
+//! - nothing stranded on the server or in a pool (no connection idle inside a
+//!   transaction, no lock), which the backend's [`Leftovers`] reports;
+//! - an operation that returned `Ok` is durable and visible to other sessions
+//!   (the fixture's `observer`);
+//! - a dropped publish may or may not have committed, and its idempotent retry
+//!   stores it exactly once;
+//! - the store still serves new calls promptly.
+//!
+//! Each case drives one operation, dropping it after 1, 2, 3, … polls until it
+//! completes within the budget (see [`drop_after_polls`]), then under random
+//! short timeouts, and checks the rules after every drop. Run every case with
+//! [`cancellation_suite!`](crate::cancellation_suite) and a factory of
+//! [`CancellationFixture`]s:
+//!
+//! ```ignore
+//! eventblocks_testkit::cancellation_suite!(|| async { my_cancellation_fixture().await });
+//! ```
+
+mod cases;
+mod poll;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventblocks_core::{async_trait, EventStore};
+
+pub use cases::*;
+pub use poll::{drop_after_polls, Ending};
+
+/// What a backend shows of the resources a dropped operation could strand.
+#[async_trait]
+pub trait Leftovers: Send + Sync + fmt::Debug {
+    /// Everything held that no running operation should hold, one description
+    /// each (empty when clean): for PostgreSQL, the store's sessions that sit
+    /// idle inside a transaction or hold a lock.
+    async fn held(&self) -> Vec<String>;
+}
+
+/// For backends with nothing a dropped operation could strand (memory).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NothingHeld;
+
+#[async_trait]
+impl Leftovers for NothingHeld {
+    async fn held(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A store to cancel operations on, and the means to check what they left.
+#[derive(Debug, Clone)]
+pub struct CancellationFixture {
+    /// The store whose operations are dropped.
+    pub store: EventStore,
+    /// Another store on the same backend through other connections: what it
+    /// sees is visible to other sessions. May be a clone of `store` for
+    /// backends without sessions.
+    pub observer: EventStore,
+    /// What the backend holds that it should not.
+    pub leftovers: Arc<dyn Leftovers>,
+}
+
+/// How long resources of a dropped operation may take to be released (a
+/// closed connection's server session ends soon after, not at once).
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// How long a call after a drop may take: "promptly".
+const PROMPTLY: Duration = Duration::from_secs(5);
+
+/// Waits until the backend holds nothing it should not, failing the case with
+/// what it still holds after [`SETTLE`].
+pub async fn assert_nothing_held(leftovers: &dyn Leftovers, after: &str) {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let held = leftovers.held().await;
+        if held.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("after {after}, the backend still holds: {held:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
