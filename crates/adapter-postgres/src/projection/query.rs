@@ -237,11 +237,12 @@ fn comparison(operator: Operator) -> &'static str {
 }
 
 /// `{"a": {"b": value}}` for the path `a.b`, when containment means the same
-/// as equality there: only object keys on the way (a segment that could be an
-/// array index is left to the exact test) and a scalar value.
+/// as equality there: only object keys on the way (a segment that `#>` could
+/// read as an array index, `" 1"` included, is left to the exact test) and a
+/// scalar value.
 fn containment(path: &[String], value: Value) -> Option<Value> {
     let scalar = matches!(value, Value::Bool(_) | Value::Number(_) | Value::String(_));
-    if !scalar || path.iter().any(|segment| segment.parse::<i64>().is_ok()) {
+    if !scalar || path.iter().any(|segment| value::array_index(segment).is_some()) {
         return None;
     }
     Some(path.iter().rev().fold(value, |inner, segment| {
