@@ -138,8 +138,14 @@ mod tests {
     #[test]
     fn integers_and_floats_compare_by_their_exact_decimal() {
         let two_53 = 9_007_199_254_740_992_i64;
-        assert_eq!(order(json!(two_53 + 1), json!(9_007_199_254_740_992.0)), Ordering::Greater);
-        assert_eq!(order(json!(two_53), json!(9_007_199_254_740_992.0)), Ordering::Equal);
+        assert_eq!(
+            order(json!(two_53 + 1), json!(9_007_199_254_740_992.0)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            order(json!(two_53), json!(9_007_199_254_740_992.0)),
+            Ordering::Equal
+        );
         assert_eq!(order(json!(0.1), json!(0)), Ordering::Greater);
         assert_eq!(order(json!(-0.1), json!(0)), Ordering::Less);
         assert_eq!(order(json!(-0.0), json!(0)), Ordering::Equal);
@@ -147,8 +153,14 @@ mod tests {
         assert_eq!(order(json!(1), json!(1.0)), Ordering::Equal);
         // 2^60 as an f64 is written 1.152921504606847e18.
         let float = json!(1_152_921_504_606_846_976.0_f64);
-        assert_eq!(order(float.clone(), json!(1_152_921_504_606_847_000_u64)), Ordering::Equal);
-        assert_eq!(order(float, json!(1_152_921_504_606_846_976_u64)), Ordering::Greater);
+        assert_eq!(
+            order(float.clone(), json!(1_152_921_504_606_847_000_u64)),
+            Ordering::Equal
+        );
+        assert_eq!(
+            order(float, json!(1_152_921_504_606_846_976_u64)),
+            Ordering::Greater
+        );
         assert_eq!(order(json!(u64::MAX), json!(-1)), Ordering::Greater);
         assert_eq!(order(json!(i64::MAX), json!(u64::MAX)), Ordering::Less);
         assert_eq!(order(json!(1e300), json!(u64::MAX)), Ordering::Greater);

@@ -17,6 +17,7 @@
 
 mod field;
 mod filter;
+mod pattern;
 
 use std::cmp::Ordering;
 
@@ -25,7 +26,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use field::{Field, MAX_PATH_SEGMENTS};
-pub use filter::{Filter, Operator, MAX_PATTERN_LENGTH};
+pub use filter::{Filter, Operator, MAX_IN_VALUES, MAX_VALUE_DEPTH};
+pub use pattern::{
+    Pattern, MAX_PATTERN_LENGTH, MAX_PATTERN_NESTING, MAX_PATTERN_SIZE, MAX_REPETITION,
+};
 
 use crate::projection::StoredProjection;
 use crate::value;
@@ -35,6 +39,26 @@ pub const MAX_PAGE_SIZE: u32 = 10_000;
 
 /// The page size of a search that sets none.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// The most filters a search or count may have.
+pub const MAX_FILTERS: usize = 64;
+
+/// The most sort keys a search may have.
+pub const MAX_SORT_KEYS: usize = 16;
+
+/// Checks what building each filter could not: how many there are.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for more than [`MAX_FILTERS`] filters.
+pub fn check_filters(filters: &[Filter]) -> Result<()> {
+    if filters.len() > MAX_FILTERS {
+        return Err(Error::invalid(
+            "filters",
+            format!("at most {MAX_FILTERS}, not {}", filters.len()),
+        ));
+    }
+    Ok(())
+}
 
 /// One key of a search's sort order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +222,8 @@ impl Search {
     /// Checks what the builder methods could not.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a page size outside 1 to [`MAX_PAGE_SIZE`], a
+    /// [`Error::InvalidInput`] for a page size outside 1 to [`MAX_PAGE_SIZE`],
+    /// more than [`MAX_FILTERS`] filters or [`MAX_SORT_KEYS`] sort keys, a
     /// sort on the source, a field built with a bad path, or a cursor with a
     /// value for another number of sort keys.
     pub fn validate(&self) -> Result<()> {
@@ -206,6 +231,13 @@ impl Search {
             return Err(Error::invalid(
                 "limit",
                 format!("must be between 1 and {MAX_PAGE_SIZE}, not {}", self.limit),
+            ));
+        }
+        check_filters(&self.filters)?;
+        if self.sort.len() > MAX_SORT_KEYS {
+            return Err(Error::invalid(
+                "sort",
+                format!("at most {MAX_SORT_KEYS} keys, not {}", self.sort.len()),
             ));
         }
         for sort in &self.sort {
