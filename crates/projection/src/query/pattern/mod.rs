@@ -23,7 +23,8 @@ pub const MAX_REPETITION: u32 = 255;
 /// every pattern within this bound, and refuses some shapes of a few times it.
 pub const MAX_PATTERN_SIZE: u64 = 2000;
 
-/// How deeply groups, classes and repetitions may nest.
+/// How deeply groups, classes and repetitions may nest, each counting a level
+/// (so `((a)*)*` nests 4 deep).
 pub const MAX_PATTERN_NESTING: u32 = 64;
 
 /// A regular expression of the query dialect, which every projection store
@@ -52,16 +53,17 @@ impl Pattern {
     /// Parses and checks `pattern`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] (field `pattern`) as [`Pattern::parse`] says.
+    /// [`Error::InvalidInput`] (field `pattern`) for a syntax error, a
+    /// construct the dialect lacks (named in the reason), more than
+    /// [`MAX_PATTERN_LENGTH`] bytes, a repetition count above
+    /// [`MAX_REPETITION`], a size above [`MAX_PATTERN_SIZE`], or nesting deeper
+    /// than [`MAX_PATTERN_NESTING`].
     pub fn new(pattern: &str) -> Result<Self> {
         Self::parse(pattern).map_err(|reason| Error::invalid("pattern", reason))
     }
 
-    /// Parses and checks `pattern`, or says why it is outside the dialect: a
-    /// syntax error, a construct the dialect lacks, more than
-    /// [`MAX_PATTERN_LENGTH`] bytes, a repetition count above
-    /// [`MAX_REPETITION`], a size above [`MAX_PATTERN_SIZE`], or nesting deeper
-    /// than [`MAX_PATTERN_NESTING`].
+    /// As [`Pattern::new`], with the reason alone, for callers that name the
+    /// field themselves.
     pub(crate) fn parse(pattern: &str) -> std::result::Result<Self, String> {
         if pattern.len() > MAX_PATTERN_LENGTH {
             return Err(format!(
