@@ -153,8 +153,23 @@ pub async fn array_index_segments_read_alike(store: ProjectionStore) {
     let all = vec![
         projection("paths", "array", json!({ "a": [10, 20, 30] })),
         projection("paths", "object", json!({ "a": { " 1": 20, "1 ": 20 } })),
+        projection("roots", "root-array", json!([20, { "a": 1 }])),
+        projection("roots", "root-scalar", json!(20)),
     ];
     save_all(&store, &all).await;
+    // A path walks into a root array, and finds nothing under a root scalar.
+    for path in ["0", " 0", "-1", "1.a", "a"] {
+        for (operator, value) in [
+            (Operator::Equal, json!(20)),
+            (Operator::Equal, json!(null)),
+            (Operator::NotEqual, json!(20)),
+            (Operator::In, json!([1, null])),
+            (Operator::LessThan, json!(30)),
+        ] {
+            let filter = Filter::new(Field::state(path).unwrap(), operator, value).unwrap();
+            check_filter(&store, &all, filter).await;
+        }
+    }
     for segment in [" 1", "+1", "01", "\t-2", "1 "] {
         let field = Field::State(vec!["a".to_owned(), segment.to_owned()]);
         let expected: &[&str] = match segment {

@@ -108,4 +108,3 @@ fn an_empty_class_matches_nothing() {
     assert!(!nested.is_match("a"));
     assert!(accepted(r"[^[^\x00-\x{10FFFF}]]").is_match("a"));
 }
-
