@@ -89,13 +89,10 @@ impl PostgresProjectionStore {
         })?;
         match client.query(&statement, parameters).await {
             Ok(rows) => Ok(rows),
-            // The dialect's limits keep every accepted pattern within what
-            // PostgreSQL compiles; should one still be refused, it is the same
-            // error the limits give.
             Err(e) if e.code() == Some(&SqlState::INVALID_REGULAR_EXPRESSION) => {
                 Err(Error::invalid(
                     "filter",
-                    format!("PostgreSQL refused a regular expression: {e}"),
+                    format!("PostgreSQL rejected a regular expression: {e}"),
                 ))
             }
             Err(e) => {
