@@ -105,7 +105,9 @@ impl Pattern {
     }
 
     /// The pattern in PostgreSQL's advanced regular expression syntax, with the
-    /// dialect's meaning under the case-sensitive `~` and `!~` operators.
+    /// dialect's meaning under the case-sensitive `~` and `!~` operators in a
+    /// UTF8 database (non-ASCII characters are written as `\uXXXX` escapes,
+    /// which name code points only there).
     pub fn to_postgres(&self) -> &str {
         &self.postgres
     }
