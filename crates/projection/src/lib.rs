@@ -108,6 +108,7 @@
 mod error;
 mod memory;
 mod metadata;
+mod number;
 mod projection;
 mod projector;
 pub mod query;

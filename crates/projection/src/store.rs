@@ -11,7 +11,7 @@ use crate::projection::{Projection, StoredProjection};
 use crate::query::{Field, Filter, Operator, Page, Search};
 
 /// What a projection storage backend implements. Searches arrive validated
-/// ([`Search::validate`]); every adapter must give the results the query
+/// ([`Search::validate`], and [`crate::query::check_filters`] for counts); every adapter must give the results the query
 /// language defines (see [`crate::query`]), which the testkit's projection
 /// suite checks.
 ///
@@ -148,8 +148,10 @@ impl ProjectionStore {
     /// How many projections pass every filter.
     ///
     /// # Errors
-    /// Backend failures.
+    /// [`eventblocks_core::Error::InvalidInput`] for more than
+    /// [`MAX_FILTERS`](crate::query::MAX_FILTERS) filters; backend failures.
     pub async fn count(&self, filters: &[Filter]) -> Result<u64> {
+        crate::query::check_filters(filters)?;
         self.adapter.count(filters).await
     }
 }

@@ -9,16 +9,19 @@ use std::cmp::Ordering;
 
 use serde_json::{Number, Value};
 
+use crate::number;
+
 /// The value at `path` in `document`, if there is one.
 ///
-/// A segment names an object key; on an array it is an index, counted from the
-/// end when negative (as PostgreSQL's `#>` does).
+/// A segment names an object key; on an array it is an index (see
+/// [`array_index`]), counted from the end when negative (as PostgreSQL's `#>`
+/// does).
 pub fn lookup<'a>(document: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter()
         .try_fold(document, |value, segment| match value {
             Value::Object(map) => map.get(segment),
             Value::Array(items) => {
-                let index: i64 = segment.parse().ok()?;
+                let index = i64::from(array_index(segment)?);
                 let index = if index < 0 {
                     i64::try_from(items.len()).ok()? + index
                 } else {
@@ -28,6 +31,20 @@ pub fn lookup<'a>(document: &'a Value, path: &[String]) -> Option<&'a Value> {
             }
             _ => None,
         })
+}
+
+/// The array index a path segment names, read as PostgreSQL reads it
+/// (C's `strtol` into an `int`): optional leading white space (space, tab,
+/// line feed, vertical tab, form feed, carriage return), an optional sign and at
+/// least one decimal digit, nothing after, within `i32`. So `" 1"`, `"+1"` and
+/// `"01"` name element 1 and `"1 "` names none.
+pub fn array_index(segment: &str) -> Option<i32> {
+    let trimmed = segment.trim_start_matches([' ', '\t', '\n', '\u{b}', '\u{c}', '\r']);
+    let digits = trimmed.strip_prefix(['+', '-']).unwrap_or(trimmed);
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    trimmed.parse().ok()
 }
 
 /// JSON equality with numbers compared by value (`1` equals `1.0`).
@@ -58,16 +75,9 @@ pub fn compare_scalars(left: &Value, right: &Value) -> Option<Ordering> {
     }
 }
 
+/// Numbers by their exact value, as written: see the `number` module.
 fn compare_numbers(left: &Number, right: &Number) -> Ordering {
-    if let (Some(left), Some(right)) = (left.as_i64(), right.as_i64()) {
-        return left.cmp(&right);
-    }
-    if let (Some(left), Some(right)) = (left.as_u64(), right.as_u64()) {
-        return left.cmp(&right);
-    }
-    let left = left.as_f64().unwrap_or(f64::NAN);
-    let right = right.as_f64().unwrap_or(f64::NAN);
-    left.total_cmp(&right)
+    number::compare(left, right)
 }
 
 /// Where a value sorts among values of other kinds: a missing value first, then
@@ -127,6 +137,31 @@ mod tests {
         assert_eq!(lookup(&document, &path(&["a", "b", "3"])), None);
         assert_eq!(lookup(&document, &path(&["a", "b", "x"])), None);
         assert_eq!(lookup(&document, &path(&["a", "b", "1", "c"])), None);
+    }
+
+    #[test]
+    fn array_indexes_read_as_postgresql_reads_them() {
+        let document = json!([10, 20, 30]);
+        for (segment, found) in [
+            (" 1", Some(20)),
+            ("\u{b}\t1", Some(20)),
+            ("+1", Some(20)),
+            ("01", Some(20)),
+            ("-0", Some(10)),
+            ("\t-1", Some(30)),
+            ("1 ", None),
+            ("", None),
+            ("+", None),
+            ("1e0", None),
+            ("4294967297", None),
+            ("-2147483648", None),
+        ] {
+            assert_eq!(
+                lookup(&document, &path(&[segment])),
+                found.map(|n| json!(n)).as_ref(),
+                "segment {segment:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Searches translated to SQL. Only fixed fragments and the validated table
 //! name are SQL text; every value and every path is a bound parameter.
 
-use eventblocks_projection::query::{Cursor, Field, Filter, Operator, Paging, Search, Sort};
+use eventblocks_projection::query::{
+    Cursor, Field, Filter, Operator, Paging, Pattern, Search, Sort,
+};
 use eventblocks_projection::value;
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
@@ -97,8 +99,8 @@ impl Sql {
             Operator::Contains => {
                 format!("strpos({column}, {}) > 0", self.bind(text(value), "text"))
             }
-            Operator::Matches => format!("{column} ~ {}", self.bind(text(value), "text")),
-            Operator::NotMatches => format!("{column} !~ {}", self.bind(text(value), "text")),
+            Operator::Matches => format!("{column} ~ {}", self.pattern(filter)),
+            Operator::NotMatches => format!("{column} !~ {}", self.pattern(filter)),
             operator => {
                 let symbol = comparison(operator);
                 format!(
@@ -107,6 +109,17 @@ impl Sql {
                 )
             }
         }
+    }
+
+    /// The filter's pattern in PostgreSQL's syntax, rendered from the dialect
+    /// so that `~` means what the in-memory match means. A filter without one
+    /// (which a regular expression operator never is) binds a pattern that
+    /// matches nothing.
+    fn pattern(&mut self, filter: &Filter) -> String {
+        let pattern = filter
+            .pattern()
+            .map_or(r"[^\u0000-\U0010FFFF]", Pattern::to_postgres);
+        self.bind(pattern.to_owned(), "text")
     }
 
     fn source_condition(&mut self, filter: &Filter) -> String {
@@ -145,7 +158,7 @@ impl Sql {
                 } else {
                     "!~"
                 };
-                let pattern = self.bind(value.as_str().unwrap_or_default().to_owned(), "text");
+                let pattern = self.pattern(filter);
                 format!(
                     "CASE WHEN jsonb_typeof({field}) = 'string' \
                      THEN ({field} #>> ARRAY[]::text[]) {symbol} {pattern} ELSE false END"
@@ -237,11 +250,16 @@ fn comparison(operator: Operator) -> &'static str {
 }
 
 /// `{"a": {"b": value}}` for the path `a.b`, when containment means the same
-/// as equality there: only object keys on the way (a segment that could be an
-/// array index is left to the exact test) and a scalar value.
+/// as equality there: only object keys on the way (a segment that `#>` could
+/// read as an array index, `" 1"` included, is left to the exact test) and a
+/// scalar value.
 fn containment(path: &[String], value: Value) -> Option<Value> {
     let scalar = matches!(value, Value::Bool(_) | Value::Number(_) | Value::String(_));
-    if !scalar || path.iter().any(|segment| segment.parse::<i64>().is_ok()) {
+    if !scalar
+        || path
+            .iter()
+            .any(|segment| value::array_index(segment).is_some())
+    {
         return None;
     }
     Some(path.iter().rev().fold(value, |inner, segment| {

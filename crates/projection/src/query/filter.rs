@@ -3,16 +3,19 @@
 use std::fmt;
 
 use eventblocks_core::{Error, EventSourceIdentifier, Result};
-use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::field::Field;
+use super::pattern::Pattern;
 use crate::projection::StoredProjection;
 use crate::value;
 
-/// The longest regular expression a filter accepts, in bytes.
-pub const MAX_PATTERN_LENGTH: usize = 1024;
+/// The most values an [`Operator::In`] filter may list.
+pub const MAX_IN_VALUES: usize = 1000;
+
+/// How deeply arrays and objects may nest in a filter's value.
+pub const MAX_VALUE_DEPTH: usize = 128;
 
 /// How a filter compares a field with its value.
 ///
@@ -67,27 +70,28 @@ pub struct Filter {
     field: Field,
     operator: Operator,
     value: Value,
-    pattern: Option<Regex>,
+    pattern: Option<Pattern>,
 }
 
 impl Filter {
     /// A filter on `field`.
     ///
-    /// Regular expressions use the syntax common to Rust's `regex` crate and
-    /// PostgreSQL: literals, `.`, classes such as `[a-z]` and `\d`, anchors,
-    /// quantifiers, groups and alternation.
+    /// Regular expressions are those of the query dialect (see
+    /// [`Pattern`](super::Pattern) and [the `query` module](super#regular-expressions)).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when the value does not fit the operator (a
-    /// comparison needs a number, string or boolean; `In` an array; the regular
-    /// expression operators a pattern that compiles), when an id or name filter
-    /// is given a value of another kind than a string, when a source filter uses
-    /// anything but equality or `In`, or when a string holds a NUL character.
+    /// comparison needs a number, string or boolean; `In` an array of at most
+    /// [`MAX_IN_VALUES`] values; the regular expression operators a pattern of
+    /// the dialect within its limits), when an id or name filter is given a
+    /// value of another kind than a string, when a source filter uses anything
+    /// but equality or `In`, when a string holds a NUL character, or when the
+    /// value nests deeper than [`MAX_VALUE_DEPTH`].
     pub fn new(field: Field, operator: Operator, value: impl Serialize) -> Result<Self> {
         field.validate()?;
         let value = serde_json::to_value(value)
             .map_err(|e| Error::invalid("filter value", format!("cannot be serialised: {e}")))?;
-        check_no_nul(&value)?;
+        check_value(&value, 0)?;
         let pattern = check_operands(&field, operator, &value)?;
         Ok(Self {
             field,
@@ -110,6 +114,12 @@ impl Filter {
     /// The value compared with.
     pub fn value(&self) -> &Value {
         &self.value
+    }
+
+    /// The regular expression of a [`Operator::Matches`] or
+    /// [`Operator::NotMatches`] filter.
+    pub fn pattern(&self) -> Option<&Pattern> {
+        self.pattern.as_ref()
     }
 
     /// Whether `projection` passes this filter.
@@ -155,8 +165,17 @@ impl fmt::Debug for Filter {
     }
 }
 
-fn check_operands(field: &Field, operator: Operator, value: &Value) -> Result<Option<Regex>> {
+fn check_operands(field: &Field, operator: Operator, value: &Value) -> Result<Option<Pattern>> {
     let invalid = |reason: String| Err(Error::invalid(format!("filter on {field}"), reason));
+    match (operator, value) {
+        (Operator::In, Value::Array(values)) if values.len() > MAX_IN_VALUES => {
+            return invalid(format!(
+                "In takes at most {MAX_IN_VALUES} values, not {}",
+                values.len()
+            ));
+        }
+        _ => {}
+    }
     if *field == Field::Source {
         return check_source(field, operator, value).map(|()| None);
     }
@@ -209,36 +228,43 @@ fn check_source(field: &Field, operator: Operator, value: &Value) -> Result<()> 
     Ok(())
 }
 
-fn compile(field: &Field, value: &Value) -> Result<Regex> {
+fn compile(field: &Field, value: &Value) -> Result<Pattern> {
     let invalid = |reason: String| Error::invalid(format!("filter on {field}"), reason);
     let Some(pattern) = value.as_str() else {
         return Err(invalid(format!(
             "a regular expression must be a string, not {value}"
         )));
     };
-    if pattern.len() > MAX_PATTERN_LENGTH {
-        return Err(invalid(
-            "the regular expression is longer than 1024 bytes".to_owned(),
-        ));
-    }
-    Regex::new(pattern)
-        .map_err(|e| invalid(format!("the regular expression does not compile: {e}")))
+    Pattern::parse(pattern)
+        .map_err(|reason| invalid(format!("the regular expression {pattern:?} {reason}")))
 }
 
-fn check_no_nul(value: &Value) -> Result<()> {
-    let has_nul = match value {
-        Value::String(text) => text.contains('\0'),
-        Value::Array(values) => return values.iter().try_for_each(check_no_nul),
+/// Refuses a NUL character, which no stored text holds (PostgreSQL cannot
+/// store one), and nesting deeper than [`MAX_VALUE_DEPTH`], beyond what any
+/// store accepts, so no value could match it and PostgreSQL might refuse it.
+fn check_value(value: &Value, depth: usize) -> Result<()> {
+    let nested = match value {
+        Value::String(text) => return check_text(text),
+        Value::Array(values) => values.iter().collect::<Vec<_>>(),
         Value::Object(map) => {
-            if map.keys().any(|key| key.contains('\0')) {
-                true
-            } else {
-                return map.values().try_for_each(check_no_nul);
-            }
+            map.keys().try_for_each(|key| check_text(key))?;
+            map.values().collect()
         }
-        _ => false,
+        _ => return Ok(()),
     };
-    if has_nul {
+    if depth >= MAX_VALUE_DEPTH {
+        return Err(Error::invalid(
+            "filter value",
+            format!("nests arrays and objects deeper than {MAX_VALUE_DEPTH} levels"),
+        ));
+    }
+    nested
+        .into_iter()
+        .try_for_each(|value| check_value(value, depth + 1))
+}
+
+fn check_text(text: &str) -> Result<()> {
+    if text.contains('\0') {
         return Err(Error::invalid("filter value", "contains a NUL character"));
     }
     Ok(())

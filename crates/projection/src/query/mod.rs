@@ -1,5 +1,69 @@
 //! The projection store's query language: filters, sort order and paging.
 //!
+//! This module defines the one dialect every projection store implements with
+//! identical results; the testkit's projection suite holds each store to it.
+//! What one engine cannot do the same way is refused on all, as
+//! [`Error::InvalidInput`] when the filter or search is built or checked,
+//! before any I/O.
+//!
+//! # Values and paths
+//!
+//! - A path (`Field::state("a.b.0")`) walks object keys; on an array a segment
+//!   is an index as PostgreSQL reads one (optional leading white space and
+//!   sign, decimal digits, within `i32`; negative counts from the end), see
+//!   [`crate::value::array_index`]. A path that finds
+//!   nothing is *missing*.
+//! - Numbers compare by the exact decimal they are written as (an `f64` as the
+//!   shortest decimal that reads back as it, which is how it is stored):
+//!   `1` equals `1.0` and `-0` equals `0`, but `9007199254740993` is not
+//!   `9007199254740992.0` and `0.1` is greater than `0`. No comparison goes
+//!   through an `f64`.
+//! - [`Operator::Equal`], [`Operator::NotEqual`] and [`Operator::In`] treat a
+//!   missing value as `null`; every other operator matches no missing value.
+//!   Comparisons (`<`, `<=`, `>`, `>=`) match only a value of the operand's
+//!   kind (number, string by bytes, boolean); [`Operator::Contains`] a string
+//!   holding the operand or an array with an element equal to it; the regular
+//!   expression operators only strings.
+//! - Sorting orders kinds as missing, `null`, booleans, numbers, strings,
+//!   arrays, objects (see [`Search`]).
+//!
+//! # Regular expressions
+//!
+//! [`Operator::Matches`] and [`Operator::NotMatches`] take a [`Pattern`]: it
+//! matches when it matches anywhere in the string. The dialect is a subset of
+//! the `regex` crate's syntax that PostgreSQL's advanced regular expressions
+//! also implement; each store is given the pattern rewritten into its own
+//! engine's syntax with the same meaning ([`Pattern::to_rust`],
+//! [`Pattern::to_postgres`]), so the two match identically by construction.
+//!
+//! | accepted | meaning |
+//! | --- | --- |
+//! | `a`, `é`, `\.`, `\x41`, `\x{1F600}`, `\n`, `\t` | that character (escape any metacharacter) |
+//! | `.` | any character, **a line feed included** |
+//! | `[a-z_]`, `[^0-9]`, `[a[bc]]` | one character of (or not of) the set, ranges by code point; a negated class matches a line feed |
+//! | `\d` `\w` `\s` and `\D` `\W` `\S` | ASCII only: `[0-9]`, `[0-9A-Za-z_]`, `[\t\n\v\f\r ]` and their complements |
+//! | `^`, `$`, `\A`, `\z` | the start and end of the **whole text** (never of a line) |
+//! | `x*` `x+` `x?` `x{n}` `x{n,}` `x{n,m}` | repetition, counts at most [`MAX_REPETITION`]; lazy forms (`x*?`) mean the same, since only whether a match exists counts |
+//! | `(x)`, `(?:x)`, `(?P<name>x)` | grouping (captures are never read) |
+//! | `x\|y` | alternation |
+//!
+//! Refused, naming the construct: flags (`(?i)`, `(?m)`, `(?s)`, `(?x)`, also
+//! inside groups), Unicode classes (`\pL`, `\p{Greek}`), POSIX classes
+//! (`[[:alpha:]]`, locale-dependent in PostgreSQL), word boundaries (`\b`,
+//! `\B`, `\<`), class set operations (`&&`, `--`, `~~`), and everything the
+//! `regex` crate does not parse (backreferences, look-around). Resource limits,
+//! refused the same way: more than [`MAX_PATTERN_LENGTH`] bytes, nesting deeper
+//! than [`MAX_PATTERN_NESTING`], and a size above [`MAX_PATTERN_SIZE`] (a
+//! repetition counts its operand once per allowed repeat, so
+//! `(a{0,200}){0,200}` is refused while `(a{0,20}){0,20}` is not).
+//!
+//! # Limits
+//!
+//! A search has at most [`MAX_FILTERS`] filters and [`MAX_SORT_KEYS`] sort
+//! keys and a page of 1 to [`MAX_PAGE_SIZE`]; an `In` lists at most
+//! [`MAX_IN_VALUES`] values; a filter value nests at most [`MAX_VALUE_DEPTH`]
+//! levels.
+//!
 //! ```
 //! use eventblocks_projection::query::{Field, Filter, Operator, Search, Sort};
 //!
@@ -17,6 +81,7 @@
 
 mod field;
 mod filter;
+mod pattern;
 
 use std::cmp::Ordering;
 
@@ -25,7 +90,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use field::{Field, MAX_PATH_SEGMENTS};
-pub use filter::{Filter, Operator, MAX_PATTERN_LENGTH};
+pub use filter::{Filter, Operator, MAX_IN_VALUES, MAX_VALUE_DEPTH};
+pub use pattern::{
+    Pattern, MAX_PATTERN_LENGTH, MAX_PATTERN_NESTING, MAX_PATTERN_SIZE, MAX_REPETITION,
+};
 
 use crate::projection::StoredProjection;
 use crate::value;
@@ -35,6 +103,26 @@ pub const MAX_PAGE_SIZE: u32 = 10_000;
 
 /// The page size of a search that sets none.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// The most filters a search or count may have.
+pub const MAX_FILTERS: usize = 64;
+
+/// The most sort keys a search may have.
+pub const MAX_SORT_KEYS: usize = 16;
+
+/// Checks what building each filter could not: how many there are.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for more than [`MAX_FILTERS`] filters.
+pub fn check_filters(filters: &[Filter]) -> Result<()> {
+    if filters.len() > MAX_FILTERS {
+        return Err(Error::invalid(
+            "filters",
+            format!("at most {MAX_FILTERS}, not {}", filters.len()),
+        ));
+    }
+    Ok(())
+}
 
 /// One key of a search's sort order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +286,8 @@ impl Search {
     /// Checks what the builder methods could not.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a page size outside 1 to [`MAX_PAGE_SIZE`], a
+    /// [`Error::InvalidInput`] for a page size outside 1 to [`MAX_PAGE_SIZE`],
+    /// more than [`MAX_FILTERS`] filters or [`MAX_SORT_KEYS`] sort keys, a
     /// sort on the source, a field built with a bad path, or a cursor with a
     /// value for another number of sort keys.
     pub fn validate(&self) -> Result<()> {
@@ -206,6 +295,13 @@ impl Search {
             return Err(Error::invalid(
                 "limit",
                 format!("must be between 1 and {MAX_PAGE_SIZE}, not {}", self.limit),
+            ));
+        }
+        check_filters(&self.filters)?;
+        if self.sort.len() > MAX_SORT_KEYS {
+            return Err(Error::invalid(
+                "sort",
+                format!("at most {MAX_SORT_KEYS} keys, not {}", self.sort.len()),
             ));
         }
         for sort in &self.sort {

@@ -15,11 +15,13 @@
 //! Test your projectors with [`given`]`(events).when(projector).then(state)`.
 
 mod cases;
+mod dialect;
 mod harness;
 mod model;
 mod reference;
 
 pub use cases::*;
+pub use dialect::*;
 pub use harness::{given, Given, When};
 pub use model::random_searches_match_the_reference;
 pub use reference::{reference_page, reference_results};
@@ -38,6 +40,10 @@ macro_rules! __with_projection_store_cases {
             sorts_on_several_fields,
             pages_cover_every_result_once,
             bad_input_is_rejected,
+            regexes_mean_the_same_with_line_feeds,
+            numbers_compare_exactly,
+            array_index_segments_read_alike,
+            limits_are_refused_alike_before_any_io,
             random_searches_match_the_reference,
         }
     };

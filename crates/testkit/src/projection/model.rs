@@ -71,13 +71,29 @@ fn random_projections(rng: &mut StdRng, name: &str) -> Vec<StoredProjection> {
 }
 
 fn random_scalar(rng: &mut StdRng) -> Value {
-    match rng.random_range(0..6) {
+    match rng.random_range(0..7) {
         0 => Value::Null,
         1 => json!(rng.random_bool(0.5)),
         2 => json!(rng.random_range(-3..4)),
         3 => json!(f64::from(rng.random_range(-6..7)) / 2.0),
-        4 => json!(["", "a", "ab", "B", "b", "ä", "10", "9"].choose(rng)),
+        4 => json!(
+            ["", "a", "ab", "B", "b", "ä", "10", "9", "a\nb", "\n", "b\n", "\r\n"].choose(rng)
+        ),
+        5 => random_number(rng),
         _ => json!(format!("x{}", rng.random_range(0..3))),
+    }
+}
+
+/// Numbers where an `f64` comparison would err: integers around 2^53 and the
+/// floats near them, zero signed both ways, a tenth.
+fn random_number(rng: &mut StdRng) -> Value {
+    let two_53 = 9_007_199_254_740_992_i64;
+    match rng.random_range(0..5) {
+        0 => json!(two_53 + rng.random_range(-1..3)),
+        1 => json!(9_007_199_254_740_992.0),
+        2 => json!(-0.0),
+        3 => json!(0.1),
+        _ => json!(0),
     }
 }
 
@@ -113,12 +129,40 @@ fn random_filter(rng: &mut StdRng) -> Option<Filter> {
     let operator = *operators.choose(rng)?;
     let value = match operator {
         Operator::In => Value::Array((0..3).map(|_| random_scalar(rng)).collect()),
-        Operator::Matches | Operator::NotMatches => {
-            json!(["^a", "b$", "[0-9]", "^x[12]$", "."].choose(rng))
-        }
+        Operator::Matches | Operator::NotMatches => json!(random_pattern(rng, 2)),
         _ => random_scalar(rng),
     };
     Filter::new(field, operator, value).ok()
+}
+
+/// A random pattern of the dialect: literals (a line feed among them), `.`,
+/// classes, anchors, repetitions, groups and alternation.
+fn random_pattern(rng: &mut StdRng, depth: u32) -> String {
+    let atoms = [
+        "a", "b", "B", "ä", "1", "x", r"\n", "\n", ".", "[ab]", "[^a]", "[a-c]", r"[^\n]", r"\d",
+        r"\w", r"\s", r"\W", "^", "$",
+    ];
+    let mut pattern = String::new();
+    for _ in 0..rng.random_range(1..4) {
+        let atom = if depth > 0 && rng.random_bool(0.25) {
+            format!("({})", random_alternation(rng, depth - 1))
+        } else {
+            (*atoms.choose(rng).unwrap_or(&"a")).to_owned()
+        };
+        let repeat = ["", "", "", "*", "+", "?", "{2}", "{1,2}", "{0,}"];
+        pattern.push_str(&atom);
+        if !matches!(atom.as_str(), "^" | "$") {
+            pattern.push_str(repeat.choose(rng).unwrap_or(&""));
+        }
+    }
+    pattern
+}
+
+fn random_alternation(rng: &mut StdRng, depth: u32) -> String {
+    let branches: Vec<String> = (0..rng.random_range(1..3))
+        .map(|_| random_pattern(rng, depth))
+        .collect();
+    branches.join("|")
 }
 
 fn random_search(rng: &mut StdRng, name: &str, all: &[StoredProjection]) -> Search {

@@ -1,0 +1,110 @@
+use super::*;
+
+fn accepted(pattern: &str) -> Pattern {
+    Pattern::parse(pattern).unwrap_or_else(|e| panic!("{pattern:?} refused: {e}"))
+}
+
+fn refused(pattern: &str, reason: &str) {
+    match Pattern::parse(pattern) {
+        Ok(_) => panic!("{pattern:?} was accepted"),
+        Err(error) => assert!(error.contains(reason), "{pattern:?}: {error}"),
+    }
+}
+
+#[test]
+fn dot_and_negated_classes_match_a_line_feed_and_anchors_are_the_texts_ends() {
+    assert!(accepted("a.b").is_match("a\nb"));
+    assert!(accepted("a[^x]b").is_match("a\nb"));
+    assert!(!accepted("^b").is_match("a\nb"));
+    assert!(!accepted("a$").is_match("a\nb"));
+    assert!(!accepted("a$").is_match("a\n"));
+    assert!(accepted(r"\Aa\z").is_match("a"));
+}
+
+#[test]
+fn perl_classes_are_ascii() {
+    assert!(!accepted(r"\d").is_match("٣"));
+    assert!(!accepted(r"\w").is_match("é"));
+    assert!(accepted(r"\W").is_match("é"));
+    assert!(!accepted(r"\s").is_match("\u{a0}"));
+    assert!(accepted(r"^\s+$").is_match(" \t\n\u{b}\u{c}\r"));
+    assert!(accepted(r"^[\d_]+$").is_match("1_2"));
+    assert!(!accepted(r"[^\D]").is_match("x"));
+}
+
+#[test]
+fn the_subset_is_accepted() {
+    for pattern in [
+        "",
+        "abc",
+        "a|b|",
+        "(a)(?:b)(?P<name>c)",
+        "[a-z0-9_]",
+        "[^a]",
+        "[]a]",
+        "[a[bc]]",
+        r"\.\*\+\?\(\)\[\]\{\}\|\^\$\\",
+        r"\x41\x{1F600}\t\n",
+        "a*b+c?d{2}e{2,}f{2,5}",
+        "a*?b+?",
+        "é😀",
+        "^*",
+    ] {
+        accepted(pattern);
+    }
+}
+
+#[test]
+fn constructs_outside_the_dialect_are_refused_by_name() {
+    refused("(?i)abc", "flags");
+    refused("(?i:abc)", "flags");
+    refused("(?s).", "flags");
+    refused(r"\pL", "Unicode classes");
+    refused(r"[\p{Greek}]", "Unicode classes");
+    refused("[[:alpha:]]", "POSIX classes");
+    refused(r"\bword", "word boundaries");
+    refused(r"\B", "word boundaries");
+    refused("[a-z&&b]", "class operations");
+    refused("[a-z--b]", "class operations");
+    refused(r"(a)\1", "does not parse");
+    refused("(?=a)", "does not parse");
+    refused("(unclosed", "does not parse");
+}
+
+#[test]
+fn resource_limits_are_refused_up_front() {
+    refused("a{256}", "repetition count above 255");
+    refused("a{0,256}", "repetition count above 255");
+    accepted("a{255}");
+    refused("(a{0,200}){0,200}", "too complex");
+    accepted("(a{0,20}){0,20}");
+    refused(&"a".repeat(MAX_PATTERN_LENGTH + 1), "longer than");
+    refused(
+        &format!("{}a{}", "(".repeat(70), ")".repeat(70)),
+        "does not parse",
+    );
+}
+
+#[test]
+fn every_character_is_escaped_for_postgresql() {
+    assert_eq!(accepted("a.b").to_postgres(), "(?cs)a.b");
+    assert_eq!(
+        accepted(r"^[^a\-]x*$").to_postgres(),
+        r"(?cs)^[^\u002Da](?:x){0,}$"
+    );
+    assert_eq!(
+        accepted("é|😀").to_postgres(),
+        r"(?cs)(?:\u00E9|\U0001F600)"
+    );
+    assert_eq!(accepted(r"\d").to_rust(), r"[0-9]");
+    assert_eq!(accepted("a.b").to_rust(), r"a(?s:.)b");
+}
+
+#[test]
+fn an_empty_class_matches_nothing() {
+    let nothing = accepted(r"[^\x00-\x{10FFFF}]");
+    assert!(!nothing.is_match("a"));
+    let nested = accepted(r"[[^\x00-\x{10FFFF}]]");
+    assert!(!nested.is_match("a"));
+    assert!(accepted(r"[^[^\x00-\x{10FFFF}]]").is_match("a"));
+}
