@@ -13,6 +13,8 @@ mod row;
 mod save;
 mod scan;
 mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use adapter::PostgresAdapter;
 pub use checkpoint::{ExactlyOnce, PostgresCheckpointStore};

@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use eventblocks_core::EventStore;
+use eventblocks_postgres::testing::SessionLeftovers;
 use eventblocks_postgres::PostgresAdapter;
 use eventblocks_testkit::cancellation::CancellationFixture;
 
@@ -21,7 +22,11 @@ async fn fixture() -> CancellationFixture {
     CancellationFixture {
         store: EventStore::new(test),
         observer: EventStore::new(observer),
-        leftovers: Arc::new(common::SessionLeftovers::new(&schema).await),
+        leftovers: Arc::new(
+            SessionLeftovers::connect(&common::database_url(), &schema)
+                .await
+                .expect("connect to DATABASE_URL"),
+        ),
     }
 }
 

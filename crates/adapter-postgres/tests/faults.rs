@@ -24,17 +24,17 @@ async fn connect() -> tokio_postgres::Client {
 }
 
 /// A fault proxy in front of the server at `DATABASE_URL`.
-async fn proxy_to_database() -> eventblocks_testkit::faults::FaultProxy {
+async fn proxy_to_database() -> eventblocks_postgres::testing::FaultProxy {
     let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
     let port = upstream.get_ports().first().copied().unwrap_or(5432);
-    eventblocks_testkit::faults::FaultProxy::start(([127, 0, 0, 1], port).into())
+    eventblocks_postgres::testing::FaultProxy::start(([127, 0, 0, 1], port).into())
         .await
         .unwrap()
 }
 
 /// An adapter for `schema` connecting through `proxy`.
 fn through(
-    proxy: &eventblocks_testkit::faults::FaultProxy,
+    proxy: &eventblocks_postgres::testing::FaultProxy,
     schema: &str,
 ) -> eventblocks_postgres::PostgresAdapterBuilder {
     eventblocks_postgres::PostgresAdapter::builder()
@@ -177,7 +177,7 @@ async fn cancelled_statements_lose_nothing_and_leave_no_lock() {
 /// log scans of every other test sharing a server.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_transaction_stalls_readers_without_skipping() {
-    let server = eventblocks_testkit::faults::PrivateServer::start().expect("a private server");
+    let server = eventblocks_postgres::testing::PrivateServer::start().expect("a private server");
     let adapter = eventblocks_postgres::PostgresAdapter::connect(server.url()).unwrap();
     adapter.migrate().await.unwrap();
     let store = EventStore::new(adapter);
@@ -306,7 +306,7 @@ async fn a_statement_timeout_is_a_typed_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_crash_and_restart_loses_nothing() {
     let server = std::sync::Arc::new(
-        eventblocks_testkit::faults::PrivateServer::start().expect("a private PostgreSQL server"),
+        eventblocks_postgres::testing::PrivateServer::start().expect("a private PostgreSQL server"),
     );
     let adapter = eventblocks_postgres::PostgresAdapter::builder()
         .url(server.url())
@@ -344,10 +344,10 @@ async fn a_server_crash_and_restart_loses_nothing() {
 async fn a_network_black_hole_times_out_and_recovers() {
     // A private server: a transaction stranded by the black hole must not
     // hold back the read horizon of other tests.
-    let server = eventblocks_testkit::faults::PrivateServer::start().expect("a private server");
+    let server = eventblocks_postgres::testing::PrivateServer::start().expect("a private server");
     let migrator = eventblocks_postgres::PostgresAdapter::connect(server.url()).unwrap();
     migrator.migrate().await.unwrap();
-    let proxy = eventblocks_testkit::faults::FaultProxy::start(server.address())
+    let proxy = eventblocks_postgres::testing::FaultProxy::start(server.address())
         .await
         .unwrap();
     let timeout = Duration::from_secs(1);
@@ -426,8 +426,8 @@ async fn a_network_black_hole_times_out_and_recovers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cuts_around_commit_keep_effects_exactly_once() {
     use eventblocks_core::{CheckpointStore, Name};
+    use eventblocks_postgres::testing::CommitFault;
     use eventblocks_postgres::PostgresCheckpointStore;
-    use eventblocks_testkit::faults::CommitFault;
 
     let test = common::adapter().await;
     let proxy = proxy_to_database().await;
@@ -503,7 +503,7 @@ async fn cuts_around_the_commit_of_saves_lose_and_repeat_nothing() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    use eventblocks_testkit::faults::CommitFault;
+    use eventblocks_postgres::testing::CommitFault;
 
     let test = common::adapter().await;
     let proxy = Arc::new(proxy_to_database().await);

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use eventblocks_core::{Error, EventStore, Leases, Name, WriteCondition};
+use eventblocks_postgres::testing::PrivateServer;
 use eventblocks_postgres::{PostgresAdapter, PostgresLeases, Tls};
-use eventblocks_testkit::faults::PrivateServer;
 use futures::StreamExt;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 

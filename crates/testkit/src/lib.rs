@@ -6,13 +6,13 @@
 //!   [`projection::given`] tests projectors (see [`projection`]).
 //! - [`builders`] and [`strategies`] make events for your own tests.
 //! - [`load`] and [`history`] run concurrent writers and tailing readers and
-//!   check what every reader saw; [`faults`] cuts connections and crashes a
-//!   private PostgreSQL server for failure tests.
+//!   check what every reader saw; [`cancellation`] drops every operation at
+//!   every poll and checks what it left. Backend-specific fault tooling lives
+//!   with its backend (PostgreSQL's in `eventblocks_postgres::testing`).
 
 pub mod builders;
 pub mod cancellation;
 pub mod conformance;
-pub mod faults;
 pub mod history;
 pub mod load;
 pub mod projection;
