@@ -24,6 +24,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "create checkpoints",
         include_str!("../sql/migrations/0003_create_checkpoints.sql"),
     ),
+    (
+        5,
+        "create fences",
+        include_str!("../sql/migrations/0005_create_fences.sql"),
+    ),
+    (
+        6,
+        "one projection per source",
+        include_str!("../sql/migrations/0006_one_projection_per_source.sql"),
+    ),
 ];
 
 /// Brings the schema up to the newest version and returns how many migrations

@@ -3,7 +3,7 @@
 
 mod common;
 
-use eventblocks_core::{async_trait, Result};
+use eventblocks_core::{async_trait, Fence, Result};
 use eventblocks_postgres::PostgresProjectionStore;
 use eventblocks_projection::query::{Filter, Page, Search};
 use eventblocks_projection::{ProjectionStorageAdapter, ProjectionStore, StoredProjection};
@@ -17,8 +17,8 @@ struct TestProjections {
 
 #[async_trait]
 impl ProjectionStorageAdapter for TestProjections {
-    async fn save(&self, projection: StoredProjection) -> Result<()> {
-        self.store.save(projection).await
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
+        self.store.save(projection, fence).await
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {

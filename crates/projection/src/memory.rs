@@ -1,10 +1,10 @@
 //! The in-memory projection store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::Result;
+use eventblocks_core::{EventSourceIdentifier, Fence, Name, Result};
 use parking_lot::RwLock;
 
 use crate::projection::StoredProjection;
@@ -15,7 +15,48 @@ use crate::store::ProjectionStorageAdapter;
 /// applications. Searches scan every projection.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryProjectionStore {
-    projections: Arc<RwLock<BTreeMap<(String, String), StoredProjection>>>,
+    projections: Arc<RwLock<Projections>>,
+}
+
+/// The projections by name and id, the id each (name, source) has, and the
+/// newest fencing token seen per partition: one lock over all three, so a
+/// save checks its fence and replaces its source's projection in one step.
+#[derive(Debug, Default)]
+struct Projections {
+    by_id: BTreeMap<(String, String), StoredProjection>,
+    ids: HashMap<(String, EventSourceIdentifier), String>,
+    fences: HashMap<(Name, u32), u64>,
+}
+
+impl Projections {
+    fn values(&self) -> impl Iterator<Item = &StoredProjection> {
+        self.by_id.values()
+    }
+
+    /// Refuses a save under a fence older than the newest seen, keeping the
+    /// newest otherwise.
+    fn admit(&mut self, fence: Option<&Fence>) -> Result<()> {
+        let Some(fence) = fence else { return Ok(()) };
+        let key = (fence.consumer().clone(), fence.partition());
+        let newest = fence.admit(self.fences.get(&key).copied())?;
+        self.fences.insert(key, newest);
+        Ok(())
+    }
+
+    /// Replaces the projection of the same name and source (whatever its id)
+    /// and the one of the same name and id (whatever its source).
+    fn replace(&mut self, projection: StoredProjection) {
+        let source = (projection.name.clone(), projection.source.clone());
+        if let Some(old_id) = self.ids.remove(&source) {
+            self.by_id.remove(&(projection.name.clone(), old_id));
+        }
+        let key = (projection.name.clone(), projection.id.clone());
+        if let Some(displaced) = self.by_id.remove(&key) {
+            self.ids.remove(&(displaced.name, displaced.source));
+        }
+        self.ids.insert(source, projection.id.clone());
+        self.by_id.insert(key, projection);
+    }
 }
 
 impl MemoryProjectionStore {
@@ -44,9 +85,10 @@ impl MemoryProjectionStore {
 
 #[async_trait]
 impl ProjectionStorageAdapter for MemoryProjectionStore {
-    async fn save(&self, projection: StoredProjection) -> Result<()> {
-        let key = (projection.name.clone(), projection.id.clone());
-        self.projections.write().insert(key, projection);
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
+        let mut projections = self.projections.write();
+        projections.admit(fence)?;
+        projections.replace(projection);
         Ok(())
     }
 

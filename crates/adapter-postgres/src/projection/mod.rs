@@ -3,9 +3,10 @@
 mod query;
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::{Error, Result, WriteOutcome};
+use eventblocks_core::{Error, Fence, Result, WriteOutcome};
 use eventblocks_projection::query::{Filter, Page, Search};
 use eventblocks_projection::{ProjectionStorageAdapter, StoredProjection};
 use serde_json::Value;
@@ -16,9 +17,14 @@ use tokio_postgres::Row;
 use self::query::Sql;
 use crate::adapter::PostgresAdapter;
 use crate::error;
+use crate::fence::{FenceParameters, FenceStatements};
 
 /// Projections in PostgreSQL, in the table `<table>_projections` beside the
 /// adapter's events, which [`PostgresAdapter::migrate`] creates.
+///
+/// A save replaces the projection of its name and source (whatever its id) in
+/// one statement; made under a lease's fence, the same statement checks the
+/// partition's token (see [`PostgresCheckpointStore`](crate::PostgresCheckpointStore)).
 ///
 /// Searches become one SQL statement each, with every value and path bound as a
 /// parameter. Lookups by name and id or by name and source use indexes; for
@@ -43,6 +49,7 @@ pub struct PostgresProjectionStore {
     save: String,
     select: String,
     count: String,
+    fence: Arc<FenceStatements>,
 }
 
 impl PostgresProjectionStore {
@@ -56,6 +63,7 @@ impl PostgresProjectionStore {
                 "SELECT name, id, source::text, state::text, metadata::text FROM {projections}",
             ),
             count: names.render("SELECT count(*) FROM {projections}"),
+            fence: Arc::new(FenceStatements::new(names)),
         }
     }
 
@@ -118,21 +126,37 @@ impl fmt::Debug for PostgresProjectionStore {
 
 #[async_trait]
 impl ProjectionStorageAdapter for PostgresProjectionStore {
-    async fn save(&self, projection: StoredProjection) -> Result<()> {
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
         let source = serde_json::to_value(&projection.source)
             .map_err(|e| Error::invalid("projection source", e.to_string()))?;
-        self.run(
-            &self.save,
-            &[
-                &projection.name,
-                &projection.id,
-                &source,
-                &projection.state,
-                &projection.metadata,
-            ],
-        )
-        .await
-        .map(drop)
+        let fenced = FenceParameters::new(fence)?;
+        let [consumer, partition, token] = fenced.parameters();
+        let rows = self
+            .run(
+                &self.save,
+                &[
+                    &projection.name,
+                    &projection.id,
+                    &source,
+                    &projection.state,
+                    &projection.metadata,
+                    consumer,
+                    partition,
+                    token,
+                ],
+            )
+            .await?;
+        let admitted: bool = rows
+            .first()
+            .ok_or_else(|| Error::corrupt("a projection save returned no row"))?
+            .get(0);
+        match fence {
+            Some(fence) if !admitted => {
+                let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+                Err(self.fence.refusal(&client, fence).await)
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {

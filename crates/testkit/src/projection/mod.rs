@@ -18,11 +18,15 @@ mod cases;
 mod harness;
 mod model;
 mod reference;
+mod replacement;
 
 pub use cases::*;
 pub use harness::{given, Given, When};
 pub use model::random_searches_match_the_reference;
 pub use reference::{reference_page, reference_results};
+pub use replacement::{
+    a_save_replaces_the_projection_of_its_source, saves_under_an_older_fence_are_refused,
+};
 
 /// Calls `$callback!($($args)*; case, case, …)` with the name of every
 /// projection-store case.
@@ -39,6 +43,8 @@ macro_rules! __with_projection_store_cases {
             pages_cover_every_result_once,
             bad_input_is_rejected,
             random_searches_match_the_reference,
+            a_save_replaces_the_projection_of_its_source,
+            saves_under_an_older_fence_are_refused,
         }
     };
 }
