@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventblocks_core::{Error, EventSourceIdentifier, Fence, Lease, Leases, Name};
-use eventblocks_projection::{Projection, Projector};
+use eventblocks_projection::{Projection, ProjectionRunner, Projector};
 use serde_json::{json, Value};
 
 use super::gate::Gate;
@@ -119,21 +119,26 @@ async fn acquire(leases: &dyn Leases, owner: &Name, partition: u32) -> Box<dyn L
 
 /// An instance stalls inside a handler; its lease is taken away and another
 /// instance takes the partition over and applies later events; then the
-/// stalled instance goes on. It must change nothing: every event is applied
-/// exactly once and the read model holds the new holder's tallies.
+/// stalled instance goes on. It must change nothing, and apply nothing more:
+/// every event is applied exactly once and the read model holds the new
+/// holder's tallies.
 pub async fn a_stalled_instance_that_lost_its_lease_changes_nothing(fixture: RunnerFixture) {
     let mut expected = HashMap::new();
     let streams: Vec<String> = (0..6).map(|index| format!("s{}", index % 3)).collect();
     let first = publish_to(&fixture.events, &streams, &mut expected).await;
     // The third event: two are applied (and checkpointed) before the stall.
     let stall_at = first[2].sequence_number;
-    let gate = Gate::closed(move |event| event.sequence_number == stall_at);
-    let stalled = Arc::new(runner(&fixture, Tally::gated(&gate)));
+    let stall = Gate::closed(move |event| event.sequence_number == stall_at);
+    // Whatever the stalled instance would apply after it: held, so that a
+    // stale write it made stays in the read model for the test to see.
+    let after = Gate::closed(move |event| event.sequence_number > stall_at);
+    let _unblock = (stall.opened_on_drop(), after.opened_on_drop());
+    let stalled = Arc::new(runner(&fixture, Tally::gated(&[&stall, &after])));
     let stalled_task = tokio::spawn({
         let (stalled, leases) = (stalled.clone(), fixture.leases.clone());
         async move { stalled.run_partitioned(1, leases).await }
     });
-    gate.until_held(Duration::from_secs(20)).await;
+    stall.until_held(Duration::from_secs(20)).await;
     (fixture.revoke)(consumer(Tally::default().name()), 0).await;
 
     let taker = Arc::new(runner(&fixture, Tally::default()));
@@ -142,26 +147,21 @@ pub async fn a_stalled_instance_that_lost_its_lease_changes_nothing(fixture: Run
         async move { taker.run_partitioned(1, leases).await }
     });
     let last = publish(&fixture.events, 3, 6, &mut expected).await;
-    taker
-        .wait_until(last, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|e| panic!("the new holder never caught up: {e}"));
+    wait(&taker, last, "the new holder never caught up").await;
 
-    gate.open();
-    gate.until_passed(Duration::from_secs(10)).await;
-    // More events: the new holder still owns the partition, and by the time
-    // it has applied them the stale writes would have landed.
+    stall.open();
+    stall.until_passed(Duration::from_secs(10)).await;
+    // More events for the new holder, which applies them to whatever the
+    // stalled instance may have written meanwhile.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let last = publish(&fixture.events, 3, 3, &mut expected).await;
-    taker
-        .wait_until(last, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|e| panic!("the new holder stopped: {e}"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait(&taker, last, "the new holder stopped").await;
     assert_eq!(
         read_model(&fixture.projections).await,
         expected,
         "the stale holder changed the read model"
     );
+    assert_eq!(after.held(), 0, "the stale holder applied another event");
     assert!(
         !stalled_task.is_finished(),
         "a fenced instance stops quietly"
@@ -169,4 +169,11 @@ pub async fn a_stalled_instance_that_lost_its_lease_changes_nothing(fixture: Run
     assert!(!taker_task.is_finished(), "the new holder runs on");
     stalled_task.abort();
     taker_task.abort();
+}
+
+async fn wait(runner: &ProjectionRunner<Tally>, sequence_number: u64, what: &str) {
+    runner
+        .wait_until(sequence_number, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
 }

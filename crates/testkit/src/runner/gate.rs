@@ -67,9 +67,20 @@ impl Gate {
         self.state.passed.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// How many handlers the gate has held.
+    pub(crate) fn held(&self) -> u64 {
+        self.state.held.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn open(&self) {
         *self.state.open.lock() = true;
         self.state.opened.notify_all();
+    }
+
+    /// A guard that opens the gate when dropped, so a failing test does not
+    /// leave a handler's thread blocked (the runtime would wait for it).
+    pub(crate) fn opened_on_drop(&self) -> OpenOnDrop {
+        OpenOnDrop(self.clone())
     }
 
     /// Waits until a handler is held at the gate.
@@ -86,6 +97,16 @@ impl Gate {
             self.state.passed.load(Ordering::SeqCst) >= self.state.held.load(Ordering::SeqCst)
         })
         .await;
+    }
+}
+
+/// Opens its gate when dropped.
+#[derive(Debug)]
+pub(crate) struct OpenOnDrop(Gate);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
     }
 }
 

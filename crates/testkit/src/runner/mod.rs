@@ -97,18 +97,19 @@ impl Totals {
 }
 
 /// A projector that tallies each stream's events, failing on purpose at the
-/// rate it is given (in thousandths), and stopping at a gate if it has one.
+/// rate it is given (in thousandths), and stopping at the gates it has.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     failure_rate: Arc<AtomicU64>,
-    gate: Option<Gate>,
+    gates: Vec<Gate>,
 }
 
 impl Tally {
-    /// A tally whose handler waits at `gate` for the events it holds.
-    fn gated(gate: &Gate) -> Self {
+    /// A tally whose handler waits at each of `gates` for the events it
+    /// holds.
+    fn gated(gates: &[&Gate]) -> Self {
         Self {
-            gate: Some(gate.clone()),
+            gates: gates.iter().map(|&gate| gate.clone()).collect(),
             ..Self::default()
         }
     }
@@ -127,7 +128,7 @@ impl Projector for Tally {
     }
 
     fn apply(&self, totals: &mut Totals, event: &StoredEvent) -> Result<Handled, BoxError> {
-        if let Some(gate) = &self.gate {
+        for gate in &self.gates {
             gate.pass(event);
         }
         let rate = self.failure_rate.load(Ordering::Relaxed);

@@ -28,7 +28,8 @@ pub async fn waiting_on_a_partitioned_runner_waits_for_every_partition(fixture: 
     let slow = streams_in(0, 2);
     let fast = streams_in(1, 2);
     let gate = Gate::closed(|event| partition_of(&event.stream, PARTITIONS) == 0);
-    let instance = Arc::new(runner(&fixture, Tally::gated(&gate)));
+    let _unblock = gate.opened_on_drop();
+    let instance = Arc::new(runner(&fixture, Tally::gated(&[&gate])));
     let running = tokio::spawn({
         let (instance, leases) = (instance.clone(), fixture.leases.clone());
         async move { instance.run_partitioned(PARTITIONS, leases).await }
