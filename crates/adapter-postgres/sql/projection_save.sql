@@ -1,7 +1,8 @@
--- Saves a projection: replaces the projection of its name and source whatever
--- its id, and any of its name and id. Under a fence ($6 consumer, $7
--- partition, $8 token; all NULL without one) only if no newer token is
--- stored, in the same statement. Returns whether the fence admitted the save.
+-- Saves a projection, replacing the projection of its name and source
+-- whatever its id (an id naming another source's projection violates the
+-- primary key). Under a fence ($6 consumer, $7 partition, $8 token; all NULL
+-- without one) only if no newer token is stored, in the same statement.
+-- Returns whether the fence admitted the save.
 WITH fence AS (
     INSERT INTO {fences} AS f (consumer, partition, token)
     SELECT $6::text, $7::bigint, $8::bigint WHERE $8::bigint IS NOT NULL
@@ -10,17 +11,10 @@ WITH fence AS (
     RETURNING token
 ), admitted AS (
     SELECT $8::bigint IS NULL OR EXISTS (SELECT FROM fence) AS admitted
-), displaced AS (
-    DELETE FROM {projections}
-     WHERE name = $1::text AND id = $2::text AND source <> $3::jsonb
-       AND (SELECT admitted FROM admitted)
-    RETURNING 1
 ), saved AS (
-    -- Reading `displaced` first makes the delete happen before the insert.
     INSERT INTO {projections} AS p (name, id, source, state, metadata)
     SELECT $1::text, $2::text, $3::jsonb, $4::jsonb, $5::jsonb
      WHERE (SELECT admitted FROM admitted)
-       AND (SELECT count(*) FROM displaced) >= 0
     ON CONFLICT (name, source) DO UPDATE
        SET id = EXCLUDED.id, state = EXCLUDED.state, metadata = EXCLUDED.metadata
     RETURNING 1

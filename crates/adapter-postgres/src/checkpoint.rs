@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use eventblocks_core::{CheckpointStore, Error, Fence, Name, Result, WriteOutcome};
 
 use crate::adapter::PostgresAdapter;
-use crate::error;
 use crate::fence::{FenceParameters, FenceStatements};
+use crate::{error, projection};
 
 /// Checkpoints in the table `<table>_checkpoints` beside the adapter's events,
 /// which [`PostgresAdapter::migrate`] creates.
@@ -53,6 +53,7 @@ pub(crate) struct CheckpointStatements {
     pub(crate) claim: String,
     pub(crate) lock: String,
     pub(crate) projection_save: String,
+    pub(crate) projection_key: String,
     pub(crate) fence: FenceStatements,
 }
 
@@ -70,6 +71,7 @@ impl PostgresCheckpointStore {
             lock: names
                 .render("SELECT sequence_number FROM {checkpoints} WHERE consumer = $1 FOR UPDATE"),
             projection_save: names.render(include_str!("../sql/projection_save.sql")),
+            projection_key: projection::primary_key(names),
             fence: FenceStatements::new(names),
         };
         Self {

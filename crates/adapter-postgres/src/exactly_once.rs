@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use eventblocks_core::{Error, Fence, Name, Result, WriteOutcome};
+use eventblocks_core::{Fence, Name, Result, WriteOutcome};
 use eventblocks_projection::{Projection, StoredProjection};
 use futures::future::join;
 use serde::Serialize;
@@ -13,6 +13,7 @@ use tokio_postgres::Client;
 use crate::checkpoint::{position, CheckpointStatements, PostgresCheckpointStore};
 use crate::error;
 use crate::fence::FenceParameters;
+use crate::projection::{self, ProjectionParameters};
 use crate::session::Session;
 
 impl PostgresCheckpointStore {
@@ -38,7 +39,7 @@ impl PostgresCheckpointStore {
     /// As [`PostgresCheckpointStore::begin`], for a consumer partition held
     /// under a lease: the unit's commit checks `fence` (as its last statement
     /// before `COMMIT`, so a stalled unit does not hold up a takeover) and is
-    /// refused with [`Error::Fenced`] if another holder has taken the
+    /// refused with [`Error::Fenced`](eventblocks_core::Error::Fenced) if another holder has taken the
     /// partition since.
     ///
     /// ```no_run
@@ -138,33 +139,21 @@ impl ExactlyOnce {
     /// the projection of its name and source.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] if the projection cannot be stored; backend
-    /// failures.
+    /// [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput) if the projection cannot be stored, or its id
+    /// names another source's projection (the unit's transaction is then
+    /// aborted); backend failures.
     pub async fn save_projection<State: Serialize, Metadata: Serialize>(
         &self,
         projection: &Projection<State, Metadata>,
     ) -> Result<()> {
         let stored: StoredProjection = projection.to_stored()?;
-        let source = serde_json::to_value(&stored.source)
-            .map_err(|e| Error::invalid("projection source", e.to_string()))?;
+        let saved = ProjectionParameters::new(&stored)?;
         // The unit's fence is checked at commit, for all its writes at once.
-        let [consumer, partition, token] = FenceParameters::NONE.parameters();
+        let unfenced = FenceParameters::NONE;
         self.client()
-            .execute(
-                &self.sql.projection_save,
-                &[
-                    &stored.name,
-                    &stored.id,
-                    &source,
-                    &stored.state,
-                    &stored.metadata,
-                    consumer,
-                    partition,
-                    token,
-                ],
-            )
+            .execute(&self.sql.projection_save, &saved.with(&unfenced))
             .await
-            .map_err(|e| error::database(e, "saving a projection", WriteOutcome::NotWritten))?;
+            .map_err(|e| projection::save_failed(e, &self.sql.projection_key))?;
         Ok(())
     }
 
@@ -172,8 +161,8 @@ impl ExactlyOnce {
     /// commits the effects with them.
     ///
     /// # Errors
-    /// [`Error::Fenced`] if the unit's lease was taken over (nothing is
-    /// committed); backend failures; [`Error::Unavailable`] with an unknown
+    /// [`Error::Fenced`](eventblocks_core::Error::Fenced) if the unit's lease was taken over (nothing is
+    /// committed); backend failures; [`Error::Unavailable`](eventblocks_core::Error::Unavailable) with an unknown
     /// outcome if the connection broke during `COMMIT`.
     pub async fn commit(self) -> Result<()> {
         let Self {

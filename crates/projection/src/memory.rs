@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::{EventSourceIdentifier, Fence, Name, Result};
+use eventblocks_core::{Error, EventSourceIdentifier, Fence, Name, Result};
 use parking_lot::RwLock;
 
 use crate::projection::StoredProjection;
@@ -33,28 +33,43 @@ impl Projections {
         self.by_id.values()
     }
 
-    /// Refuses a save under a fence older than the newest seen, keeping the
-    /// newest otherwise.
-    fn admit(&mut self, fence: Option<&Fence>) -> Result<()> {
-        let Some(fence) = fence else { return Ok(()) };
-        let key = (fence.consumer().clone(), fence.partition());
-        let newest = fence.admit(self.fences.get(&key).copied())?;
-        self.fences.insert(key, newest);
+    /// Saves `projection` unless `fence` is older than the newest token seen
+    /// for its partition or its id names another source's projection; the
+    /// token is kept only if the save is made.
+    fn save(&mut self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
+        let newest = fence.map(|fence| self.admit(fence)).transpose()?;
+        let key = (projection.name.clone(), projection.id.clone());
+        if self
+            .by_id
+            .get(&key)
+            .is_some_and(|stored| stored.source != projection.source)
+        {
+            return Err(Error::invalid(
+                "projection id",
+                "already names the projection of another source of the same projector",
+            ));
+        }
+        if let Some((partition, newest)) = newest {
+            self.fences.insert(partition, newest);
+        }
+        self.replace(key, projection);
         Ok(())
     }
 
-    /// Replaces the projection of the same name and source (whatever its id)
-    /// and the one of the same name and id (whatever its source).
-    fn replace(&mut self, projection: StoredProjection) {
+    /// The partition of `fence` and the newest token to keep for it, unless
+    /// `fence` is older than the newest seen.
+    fn admit(&self, fence: &Fence) -> Result<((Name, u32), u64)> {
+        let partition = (fence.consumer().clone(), fence.partition());
+        let newest = fence.admit(self.fences.get(&partition).copied())?;
+        Ok((partition, newest))
+    }
+
+    /// Replaces the projection of the same name and source, whatever its id.
+    fn replace(&mut self, key: (String, String), projection: StoredProjection) {
         let source = (projection.name.clone(), projection.source.clone());
-        if let Some(old_id) = self.ids.remove(&source) {
+        if let Some(old_id) = self.ids.insert(source, projection.id.clone()) {
             self.by_id.remove(&(projection.name.clone(), old_id));
         }
-        let key = (projection.name.clone(), projection.id.clone());
-        if let Some(displaced) = self.by_id.remove(&key) {
-            self.ids.remove(&(displaced.name, displaced.source));
-        }
-        self.ids.insert(source, projection.id.clone());
         self.by_id.insert(key, projection);
     }
 }
@@ -86,10 +101,7 @@ impl MemoryProjectionStore {
 #[async_trait]
 impl ProjectionStorageAdapter for MemoryProjectionStore {
     async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
-        let mut projections = self.projections.write();
-        projections.admit(fence)?;
-        projections.replace(projection);
-        Ok(())
+        self.projections.write().save(projection, fence)
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {

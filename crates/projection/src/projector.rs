@@ -67,9 +67,9 @@ pub trait Projector: Send + Sync {
     /// change with the state. Saving a projection replaces the stored
     /// projection of the same name and source whatever its old id, so a
     /// [`ProjectionRunner`](crate::ProjectionRunner) keeps exactly one
-    /// projection per source, the one [`Projector::fold`] gives. Ids should
-    /// differ between sources: a save also replaces a projection of another
-    /// source that has the same name and id.
+    /// projection per source, the one [`Projector::fold`] gives. Ids must
+    /// differ between sources: saving a projection whose id names another
+    /// source's projection is refused as invalid input.
     fn id(&self, state: &Self::State, source: &EventSourceIdentifier) -> String {
         let _ = state;
         match source {

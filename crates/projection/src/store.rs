@@ -19,11 +19,12 @@ use crate::query::{Field, Filter, Operator, Page, Search};
 /// - **One projection per name and source.** [`ProjectionStorageAdapter::save`]
 ///   inserts the projection, or replaces the stored projection with the same
 ///   name and source whatever its id (a projector's id may change as its state
-///   does, see [`Projector::id`](crate::Projector::id)), and also any
-///   projection with the same name and id (ids name projections for
-///   [`ProjectionStore::load`], so no two of a name share one). The
-///   replacement is atomic: concurrent saves of one source leave exactly one
-///   projection.
+///   does, see [`Projector::id`](crate::Projector::id)). The replacement is
+///   atomic: concurrent saves of one source leave exactly one projection. An
+///   id names one projection of a name ([`ProjectionStore::load`]): a save
+///   whose id already names the projection of another source is refused with
+///   [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput), writing
+///   nothing.
 /// - **Fencing.** A save made under a lease carries the lease's [`Fence`]. The
 ///   store keeps the newest token it has seen for each (consumer, partition)
 ///   of a fence and refuses a save whose token is older with
@@ -45,7 +46,8 @@ pub trait ProjectionStorageAdapter: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`Error::Fenced`](eventblocks_core::Error::Fenced) for an older fence;
-    /// backend failures.
+    /// [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput) for an id
+    /// naming another source's projection; backend failures.
     async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()>;
 
     /// One page of a search.
@@ -96,11 +98,12 @@ impl ProjectionStore {
     }
 
     /// Saves `projection`, replacing the one with the same name and source
-    /// (whatever its id), and any with the same name and id.
+    /// (whatever its id).
     ///
     /// # Errors
     /// [`eventblocks_core::Error::InvalidInput`] if it cannot be stored (see
-    /// [`Projection::to_stored`]); backend failures.
+    /// [`Projection::to_stored`]) or its id already names the projection of
+    /// another source; backend failures.
     pub async fn save<State: Serialize, Metadata: Serialize>(
         &self,
         projection: &Projection<State, Metadata>,

@@ -1,6 +1,9 @@
 //! The PostgreSQL projection store.
 
 mod query;
+mod save;
+
+pub(crate) use self::save::{failed as save_failed, primary_key, ProjectionParameters};
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,13 +20,14 @@ use tokio_postgres::Row;
 use self::query::Sql;
 use crate::adapter::PostgresAdapter;
 use crate::error;
-use crate::fence::{FenceParameters, FenceStatements};
+use crate::fence::FenceStatements;
 
 /// Projections in PostgreSQL, in the table `<table>_projections` beside the
 /// adapter's events, which [`PostgresAdapter::migrate`] creates.
 ///
 /// A save replaces the projection of its name and source (whatever its id) in
-/// one statement; made under a lease's fence, the same statement checks the
+/// one statement; an id already naming another source's projection is refused
+/// as invalid input; made under a lease's fence, the same statement checks the
 /// partition's token (see [`PostgresCheckpointStore`](crate::PostgresCheckpointStore)).
 ///
 /// Searches become one SQL statement each, with every value and path bound as a
@@ -127,36 +131,7 @@ impl fmt::Debug for PostgresProjectionStore {
 #[async_trait]
 impl ProjectionStorageAdapter for PostgresProjectionStore {
     async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
-        let source = serde_json::to_value(&projection.source)
-            .map_err(|e| Error::invalid("projection source", e.to_string()))?;
-        let fenced = FenceParameters::new(fence)?;
-        let [consumer, partition, token] = fenced.parameters();
-        let rows = self
-            .run(
-                &self.save,
-                &[
-                    &projection.name,
-                    &projection.id,
-                    &source,
-                    &projection.state,
-                    &projection.metadata,
-                    consumer,
-                    partition,
-                    token,
-                ],
-            )
-            .await?;
-        let admitted: bool = rows
-            .first()
-            .ok_or_else(|| Error::corrupt("a projection save returned no row"))?
-            .get(0);
-        match fence {
-            Some(fence) if !admitted => {
-                let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
-                Err(self.fence.refusal(&client, fence).await)
-            }
-            _ => Ok(()),
-        }
+        self.save_stored(&projection, fence).await
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {

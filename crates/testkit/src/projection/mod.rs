@@ -25,7 +25,8 @@ pub use harness::{given, Given, When};
 pub use model::random_searches_match_the_reference;
 pub use reference::{reference_page, reference_results};
 pub use replacement::{
-    a_save_replaces_the_projection_of_its_source, saves_under_an_older_fence_are_refused,
+    a_save_replaces_the_projection_of_its_source,
+    concurrent_saves_of_one_source_leave_one_projection, saves_under_an_older_fence_are_refused,
 };
 
 /// Calls `$callback!($($args)*; case, case, …)` with the name of every
@@ -44,6 +45,7 @@ macro_rules! __with_projection_store_cases {
             bad_input_is_rejected,
             random_searches_match_the_reference,
             a_save_replaces_the_projection_of_its_source,
+            concurrent_saves_of_one_source_leave_one_projection,
             saves_under_an_older_fence_are_refused,
         }
     };

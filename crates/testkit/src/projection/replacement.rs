@@ -42,7 +42,8 @@ async fn locate(store: &ProjectionStore, of: &str) -> Option<Projection<Value, V
 }
 
 /// A save replaces the projection of its name and source whatever its id
-/// (an id may change with the state), and any of its name and id.
+/// (an id may change with the state); an id naming another source's
+/// projection is refused and changes nothing.
 pub async fn a_save_replaces_the_projection_of_its_source(store: ProjectionStore) {
     save(&store, &projection("a", "one", json!({"n": 1}))).await;
     let renamed = projection("b", "one", json!({"n": 2}));
@@ -54,17 +55,15 @@ pub async fn a_save_replaces_the_projection_of_its_source(store: ProjectionStore
     );
     assert_eq!(load(&store, "a").await, None, "the old id is gone");
     assert_eq!(load(&store, "b").await.as_ref(), Some(&renamed));
-    assert_eq!(locate(&store, "one").await, Some(renamed));
+    assert_eq!(locate(&store, "one").await.as_ref(), Some(&renamed));
 
-    let moved = projection("b", "two", json!({"n": 3}));
-    save(&store, &moved).await;
-    assert_eq!(
-        store.count(&[]).await.ok(),
-        Some(1),
-        "ids name one projection"
+    let taken = store.save(&projection("b", "two", json!({"n": 3}))).await;
+    assert!(
+        matches!(&taken, Err(Error::InvalidInput { .. })),
+        "an id names one projection: {taken:?}"
     );
-    assert_eq!(locate(&store, "one").await, None);
-    assert_eq!(locate(&store, "two").await, Some(moved));
+    assert_eq!(locate(&store, "two").await, None, "nothing was written");
+    assert_eq!(locate(&store, "one").await, Some(renamed));
 
     let mut other_name = projection("b", "two", json!({"n": 4}));
     other_name.name = "other".to_owned();
@@ -117,4 +116,31 @@ pub async fn saves_under_an_older_fence_are_refused(store: ProjectionStore) {
         .await;
     saved.unwrap_or_else(|e| panic!("another partition: {e}"));
     assert_eq!(locate(&store, "one").await, Some(again));
+}
+
+/// Saves of one source under different ids, all at once, leave exactly one
+/// projection: the replacement is atomic.
+pub async fn concurrent_saves_of_one_source_leave_one_projection(store: ProjectionStore) {
+    let saves = (0..8).map(|version| {
+        let store = store.clone();
+        async move {
+            let projection = projection(&format!("v{version}"), "one", json!({ "v": version }));
+            store.save(&projection).await
+        }
+    });
+    for saved in futures::future::join_all(saves).await {
+        saved.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        store.count(&[]).await.ok(),
+        Some(1),
+        "one projection per source"
+    );
+    let located = locate(&store, "one")
+        .await
+        .expect("the source's projection");
+    assert_eq!(
+        located.state["v"].as_u64().map(|v| format!("v{v}")),
+        Some(located.id)
+    );
 }
