@@ -39,8 +39,10 @@ impl PostgresCheckpointStore {
     /// As [`PostgresCheckpointStore::begin`], for a consumer partition held
     /// under a lease: the unit's commit checks `fence` (as its last statement
     /// before `COMMIT`, so a stalled unit does not hold up a takeover) and is
-    /// refused with [`Error::Fenced`](eventblocks_core::Error::Fenced) if another holder has taken the
-    /// partition since.
+    /// refused with [`Error::Fenced`](eventblocks_core::Error::Fenced) if
+    /// another holder has taken the partition since. Units of one checkpoint
+    /// still run one at a time (the checkpoint row stays locked): a new
+    /// holder's unit waits for a stalled one to end.
     ///
     /// ```no_run
     /// # use eventblocks_core::{Lease, Name, StoredEvent};
@@ -139,9 +141,9 @@ impl ExactlyOnce {
     /// the projection of its name and source.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput) if the projection cannot be stored, or its id
-    /// names another source's projection (the unit's transaction is then
-    /// aborted); backend failures.
+    /// [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput) if the
+    /// projection cannot be stored, or its id names another source's
+    /// projection (the unit's transaction is then aborted); backend failures.
     pub async fn save_projection<State: Serialize, Metadata: Serialize>(
         &self,
         projection: &Projection<State, Metadata>,
@@ -161,9 +163,10 @@ impl ExactlyOnce {
     /// commits the effects with them.
     ///
     /// # Errors
-    /// [`Error::Fenced`](eventblocks_core::Error::Fenced) if the unit's lease was taken over (nothing is
-    /// committed); backend failures; [`Error::Unavailable`](eventblocks_core::Error::Unavailable) with an unknown
-    /// outcome if the connection broke during `COMMIT`.
+    /// [`Error::Fenced`](eventblocks_core::Error::Fenced) if the unit's lease
+    /// was taken over (nothing is committed); backend failures;
+    /// [`Error::Unavailable`](eventblocks_core::Error::Unavailable) with an
+    /// unknown outcome if the connection broke during `COMMIT`.
     pub async fn commit(self) -> Result<()> {
         let Self {
             session,
@@ -213,8 +216,8 @@ impl ExactlyOnce {
 }
 
 /// The last statement before `COMMIT`: admits the unit under `fence`, or
-/// refuses it. The fence row stays locked until the
-/// commit, so a takeover waits for a unit already admitted.
+/// refuses it. The fence row stays locked until the commit, so a takeover
+/// waits for a unit already admitted.
 async fn check_fence(session: &Session, sql: &CheckpointStatements, fence: &Fence) -> Result<()> {
     let fenced = FenceParameters::new(Some(fence))?;
     let admitted = session
