@@ -4,13 +4,42 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::{CheckpointStore, Name, Result};
+use eventblocks_core::{CheckpointStore, Error, Fence, Name, Result};
 use parking_lot::Mutex;
 
 /// A [`CheckpointStore`] in memory; clones share the checkpoints.
+///
+/// It keeps the newest fencing token seen per (consumer, partition) and
+/// refuses writes under an older one, in the same critical section as the
+/// write.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCheckpointStore {
-    checkpoints: Arc<Mutex<HashMap<Name, u64>>>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    checkpoints: HashMap<Name, u64>,
+    /// The newest token seen per fenced partition.
+    fences: HashMap<(Name, u32), u64>,
+}
+
+impl State {
+    /// Refuses a write under a fence older than the newest seen, and keeps the
+    /// newest otherwise. Call it before the write, under the same lock.
+    fn admit(&mut self, fence: Option<&Fence>) -> Result<()> {
+        let Some(fence) = fence else { return Ok(()) };
+        let key = (fence.consumer().clone(), fence.partition());
+        let newest = fence.admit(self.fences.get(&key).copied())?;
+        self.fences.insert(key, newest);
+        Ok(())
+    }
+
+    fn is_done(&self, consumer: &Name, sequence_number: u64) -> bool {
+        self.checkpoints
+            .get(consumer)
+            .is_some_and(|&done| done >= sequence_number)
+    }
 }
 
 impl MemoryCheckpointStore {
@@ -35,15 +64,36 @@ impl MemoryCheckpointStore {
         sequence_number: u64,
         effect: impl FnOnce() -> std::result::Result<(), E>,
     ) -> std::result::Result<bool, E> {
-        let mut checkpoints = self.checkpoints.lock();
-        if checkpoints
-            .get(consumer)
-            .is_some_and(|&done| done >= sequence_number)
-        {
+        let mut state = self.state.lock();
+        if state.is_done(consumer, sequence_number) {
             return Ok(false);
         }
         effect()?;
-        checkpoints.insert(consumer.clone(), sequence_number);
+        state.checkpoints.insert(consumer.clone(), sequence_number);
+        Ok(true)
+    }
+
+    /// As [`MemoryCheckpointStore::apply_once`], for a consumer partition held
+    /// under a lease: the effect runs only if `fence` is not older than the
+    /// newest token seen for its partition.
+    ///
+    /// # Errors
+    /// [`Error::Fenced`] (converted into `E`) if the lease was taken over; the
+    /// effect's error.
+    pub fn apply_once_fenced<E: From<Error>>(
+        &self,
+        consumer: &Name,
+        sequence_number: u64,
+        fence: &Fence,
+        effect: impl FnOnce() -> std::result::Result<(), E>,
+    ) -> std::result::Result<bool, E> {
+        let mut state = self.state.lock();
+        state.admit(Some(fence))?;
+        if state.is_done(consumer, sequence_number) {
+            return Ok(false);
+        }
+        effect()?;
+        state.checkpoints.insert(consumer.clone(), sequence_number);
         Ok(true)
     }
 }
@@ -51,18 +101,21 @@ impl MemoryCheckpointStore {
 #[async_trait]
 impl CheckpointStore for MemoryCheckpointStore {
     async fn load(&self, consumer: &Name) -> Result<Option<u64>> {
-        Ok(self.checkpoints.lock().get(consumer).copied())
+        Ok(self.state.lock().checkpoints.get(consumer).copied())
     }
 
-    async fn advance(&self, consumer: &Name, sequence_number: u64) -> Result<bool> {
-        let mut checkpoints = self.checkpoints.lock();
-        if checkpoints
-            .get(consumer)
-            .is_some_and(|&current| current >= sequence_number)
-        {
+    async fn advance(
+        &self,
+        consumer: &Name,
+        sequence_number: u64,
+        fence: Option<&Fence>,
+    ) -> Result<bool> {
+        let mut state = self.state.lock();
+        state.admit(fence)?;
+        if state.is_done(consumer, sequence_number) {
             return Ok(false);
         }
-        checkpoints.insert(consumer.clone(), sequence_number);
+        state.checkpoints.insert(consumer.clone(), sequence_number);
         Ok(true)
     }
 }
@@ -79,9 +132,9 @@ mod tests {
     async fn checkpoints_only_move_forwards() {
         let store = MemoryCheckpointStore::new();
         assert_eq!(store.load(&consumer()).await.unwrap(), None);
-        assert!(store.advance(&consumer(), 5).await.unwrap());
-        assert!(!store.advance(&consumer(), 5).await.unwrap());
-        assert!(!store.advance(&consumer(), 3).await.unwrap());
+        assert!(store.advance(&consumer(), 5, None).await.unwrap());
+        assert!(!store.advance(&consumer(), 5, None).await.unwrap());
+        assert!(!store.advance(&consumer(), 3, None).await.unwrap());
         assert_eq!(store.load(&consumer()).await.unwrap(), Some(5));
     }
 
@@ -102,5 +155,21 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(applied, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_fenced_effect_runs_only_under_the_newest_token() {
+        let store = MemoryCheckpointStore::new();
+        let fence = |token| Fence::new(consumer(), 0, token);
+        let ran = store.apply_once_fenced(&consumer(), 1, &fence(2), || Ok::<_, Error>(()));
+        assert!(ran.unwrap());
+        let stale = store.apply_once_fenced(&consumer(), 2, &fence(1), || {
+            panic!("a stale holder's effect must not run")
+        });
+        assert!(
+            matches!(stale, Err(Error::Fenced { newest: 2, .. })),
+            "{stale:?}"
+        );
+        assert_eq!(store.state.lock().checkpoints.get(&consumer()), Some(&1));
     }
 }

@@ -13,11 +13,21 @@ use tokio::sync::watch;
 /// A consumer and one of its partitions.
 type Key = (Name, u32);
 
-/// The held leases, each with the means to tell its holder it is lost.
-type Holders = HashMap<Key, watch::Sender<bool>>;
+/// The held leases, each with the means to tell its holder it is lost, and
+/// the last token handed out per partition (kept after release, so tokens
+/// never repeat).
+#[derive(Debug, Default)]
+struct Holders {
+    held: HashMap<Key, watch::Sender<bool>>,
+    tokens: HashMap<Key, u64>,
+}
 
 /// [`Leases`] in memory: a lease is released when it is dropped (when the task
 /// holding it ends or is aborted), or taken away with [`MemoryLeases::revoke`].
+///
+/// Each acquisition of a partition gets the next fencing token (1, 2, …).
+/// The in-memory stores learn a new token from its holder's first write, so a
+/// revoked holder's writes are refused from then on.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLeases {
     holders: Arc<Mutex<Holders>>,
@@ -33,7 +43,12 @@ impl MemoryLeases {
     /// holder's connection had died: its [`Lease::lost`] resolves and the
     /// partition is free again.
     pub fn revoke(&self, consumer: &Name, partition: u32) {
-        if let Some(lost) = self.holders.lock().remove(&(consumer.clone(), partition)) {
+        let removed = self
+            .holders
+            .lock()
+            .held
+            .remove(&(consumer.clone(), partition));
+        if let Some(lost) = removed {
             lost.send_replace(true);
         }
     }
@@ -44,12 +59,15 @@ impl Leases for MemoryLeases {
     async fn try_acquire(&self, consumer: &Name, partition: u32) -> Result<Option<Box<dyn Lease>>> {
         let key = (consumer.clone(), partition);
         let mut holders = self.holders.lock();
-        if holders.contains_key(&key) {
+        if holders.held.contains_key(&key) {
             return Ok(None);
         }
         let (lost, watcher) = watch::channel(false);
-        holders.insert(key.clone(), lost);
+        holders.held.insert(key.clone(), lost);
+        let token = holders.tokens.entry(key.clone()).or_default();
+        *token += 1;
         Ok(Some(Box::new(MemoryLease {
+            token: *token,
             key,
             leases: self.clone(),
             watcher,
@@ -60,6 +78,7 @@ impl Leases for MemoryLeases {
 #[derive(Debug)]
 struct MemoryLease {
     key: Key,
+    token: u64,
     leases: MemoryLeases,
     watcher: watch::Receiver<bool>,
 }
@@ -71,6 +90,10 @@ impl Lease for MemoryLease {
 
     fn partition(&self) -> u32 {
         self.key.1
+    }
+
+    fn token(&self) -> u64 {
+        self.token
     }
 
     fn lost(&self) -> BoxFuture<'static, ()> {
@@ -87,7 +110,7 @@ impl Drop for MemoryLease {
     fn drop(&mut self) {
         // A revoked lease no longer owns its entry: a new holder may.
         if !*self.watcher.borrow() {
-            self.leases.holders.lock().remove(&self.key);
+            self.leases.holders.lock().held.remove(&self.key);
         }
     }
 }
@@ -127,5 +150,24 @@ mod tests {
         drop(lease);
         // The old holder's drop must not free the new holder's lease.
         assert!(leases.try_acquire(&consumer, 2).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn tokens_grow_with_every_acquisition_and_survive_release() {
+        let leases = MemoryLeases::new();
+        let consumer = Name::new("consumer", "emails").unwrap();
+        let mut tokens = Vec::new();
+        for _ in 0..3 {
+            let lease = leases.try_acquire(&consumer, 0).await.unwrap().unwrap();
+            tokens.push(lease.token());
+            assert_eq!(lease.fence().token(), lease.token());
+        }
+        let revoked = leases.try_acquire(&consumer, 0).await.unwrap().unwrap();
+        leases.revoke(&consumer, 0);
+        let taken_over = leases.try_acquire(&consumer, 0).await.unwrap().unwrap();
+        tokens.extend([revoked.token(), taken_over.token()]);
+        assert_eq!(tokens, vec![1, 2, 3, 4, 5]);
+        let other = leases.try_acquire(&consumer, 1).await.unwrap().unwrap();
+        assert_eq!(other.token(), 1, "partitions count their own tokens");
     }
 }

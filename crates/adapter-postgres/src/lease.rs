@@ -2,8 +2,13 @@
 //! own: PostgreSQL releases the lock when that connection ends, so a holder
 //! that dies (process crash, network loss, `pg_terminate_backend`) gives its
 //! partitions up without anyone's help.
+//!
+//! Taking a lease raises the partition's fencing token in the table
+//! `<table>_fences`, the one every fenced write checks, so the previous
+//! holder's writes are refused from that moment on.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{Error, Lease, Leases, Name, Result, WriteOutcome};
@@ -16,15 +21,19 @@ use tokio_postgres::Client;
 use crate::adapter::PostgresAdapter;
 use crate::connect::Dedicated;
 use crate::error;
+use crate::fence::FenceStatements;
 
 /// Hands out partition leases across every process sharing the database.
 ///
 /// Needs a connection string (the adapter's [`url`](crate::PostgresAdapterBuilder::url)
 /// or [`notifications_url`](crate::PostgresAdapterBuilder::notifications_url)):
-/// each held lease keeps a connection of its own, outside the pool.
+/// each held lease keeps a connection of its own, outside the pool. Needs the
+/// schema [`migrate`](PostgresAdapter::migrate)d: fencing tokens are kept in
+/// the table `<table>_fences`.
 #[derive(Clone)]
 pub struct PostgresLeases {
     adapter: PostgresAdapter,
+    fence: Arc<FenceStatements>,
 }
 
 impl PostgresLeases {
@@ -32,6 +41,7 @@ impl PostgresLeases {
     pub fn new(adapter: &PostgresAdapter) -> Self {
         Self {
             adapter: adapter.clone(),
+            fence: Arc::new(FenceStatements::new(&adapter.inner.names)),
         }
     }
 
@@ -75,35 +85,60 @@ impl Leases for PostgresLeases {
             let _ = driver.await;
             lost_sender.send_replace(true);
         });
-        let driver = driver_handle;
-        let taken = client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                &[&self.key(consumer, partition)],
-            )
-            .await;
-        let taken: bool = match taken {
-            Ok(row) => row.get(0),
-            Err(e) => {
-                driver.abort();
-                return Err(error::database(
-                    e,
-                    "taking a lease",
-                    WriteOutcome::NotWritten,
-                ));
-            }
-        };
-        if !taken {
-            driver.abort();
+        // Whatever ends this call early (an error, no lock, the caller
+        // dropping it) ends the session, releasing the lock.
+        let driver = Driver(driver_handle);
+        if !take(&client, &self.key(consumer, partition)).await? {
             return Ok(None);
         }
+        let token = self.raise(&client, consumer, partition).await?;
         Ok(Some(Box::new(PostgresLease {
             consumer: consumer.clone(),
             partition,
+            token,
             _session: client,
             lost,
-            driver,
+            _driver: driver,
         })))
+    }
+}
+
+/// The task driving a lease's session: aborting it closes the session.
+struct Driver(AbortHandle);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Ending the connection releases the lock.
+        self.0.abort();
+    }
+}
+
+/// Tries the lease's advisory lock on its session.
+async fn take(client: &Client, key: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .await
+        .map_err(|e| error::database(e, "taking a lease", WriteOutcome::NotWritten))?;
+    Ok(row.get(0))
+}
+
+impl PostgresLeases {
+    /// Raises the partition's fencing token, on the lease's session (which
+    /// holds the lock, so no other acquirer races it). It waits for a fenced
+    /// write of the previous holder that is already past its check.
+    async fn raise(&self, client: &Client, consumer: &Name, partition: u32) -> Result<u64> {
+        let row = client
+            .query_one(
+                &self.fence.raise,
+                &[&consumer.as_str(), &i64::from(partition)],
+            )
+            .await
+            .map_err(|e| error::database(e, "raising a fencing token", WriteOutcome::NotWritten))?;
+        let token: i64 = row.get(0);
+        u64::try_from(token).map_err(|_| Error::corrupt("a negative fencing token"))
     }
 }
 
@@ -111,10 +146,12 @@ impl Leases for PostgresLeases {
 struct PostgresLease {
     consumer: Name,
     partition: u32,
+    token: u64,
     /// Kept so the session (and the lock) lives as long as the lease.
     _session: Client,
     lost: watch::Receiver<bool>,
-    driver: AbortHandle,
+    /// Ends the session, and so the lock, when the lease is dropped.
+    _driver: Driver,
 }
 
 impl Lease for PostgresLease {
@@ -126,6 +163,10 @@ impl Lease for PostgresLease {
         self.partition
     }
 
+    fn token(&self) -> u64 {
+        self.token
+    }
+
     fn lost(&self) -> BoxFuture<'static, ()> {
         let mut lost = self.lost.clone();
         async move {
@@ -135,18 +176,12 @@ impl Lease for PostgresLease {
     }
 }
 
-impl Drop for PostgresLease {
-    fn drop(&mut self) {
-        // Ending the connection releases the lock.
-        self.driver.abort();
-    }
-}
-
 impl fmt::Debug for PostgresLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresLease")
             .field("consumer", &self.consumer)
             .field("partition", &self.partition)
+            .field("token", &self.token)
             .finish_non_exhaustive()
     }
 }

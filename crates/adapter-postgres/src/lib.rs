@@ -5,6 +5,8 @@ mod checkpoint;
 mod config;
 mod connect;
 mod error;
+mod exactly_once;
+mod fence;
 mod lease;
 mod names;
 mod notify;
@@ -13,14 +15,16 @@ mod row;
 mod save;
 mod scan;
 mod schema;
+mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use adapter::PostgresAdapter;
-pub use checkpoint::{ExactlyOnce, PostgresCheckpointStore};
+pub use checkpoint::PostgresCheckpointStore;
 pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
 #[cfg(feature = "tls")]
 pub use connect::Tls;
+pub use exactly_once::ExactlyOnce;
 pub use lease::PostgresLeases;
 pub use projection::PostgresProjectionStore;
 

@@ -103,6 +103,8 @@ impl Names {
             ("{projections}", self.qualified("_projections")),
             ("{checkpoints}", self.qualified("_checkpoints")),
             ("{checkpoints_key}", self.local("_checkpoints_pkey")),
+            ("{fences}", self.qualified("_fences")),
+            ("{fences_key}", self.local("_fences_pkey")),
             ("{projections_key}", self.local("_projections_pkey")),
             (
                 "{projections_source_index}",
@@ -192,6 +194,8 @@ mod tests {
         for template in [
             include_str!("../sql/migrations/0002_create_projections.sql"),
             include_str!("../sql/migrations/0003_create_checkpoints.sql"),
+            include_str!("../sql/migrations/0005_create_fences.sql"),
+            include_str!("../sql/migrations/0006_one_projection_per_source.sql"),
             include_str!("../sql/projection_save.sql"),
             include_str!("../sql/projection_state_index.sql"),
         ] {

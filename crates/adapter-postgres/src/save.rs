@@ -12,7 +12,7 @@ mod arguments;
 
 use std::collections::HashMap;
 
-use deadpool_postgres::{Client, Object};
+use deadpool_postgres::Client;
 use eventblocks_core::{
     Error, Result, SavePlan, SaveRequest, StoredEvent, StreamState, WriteOutcome,
 };
@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use self::arguments::{lock_keys, Arguments, Expected};
 use crate::adapter::Inner;
+use crate::session::Session;
 use crate::{error, row};
 
 /// Single-statement attempts before deciding in a transaction: each failed
@@ -249,47 +250,6 @@ async fn stored_with_ids(
         .await
         .map_err(|e| error::database(e, "reading stored events", WriteOutcome::NotWritten))?;
     rows.iter().map(row::stored_event).collect()
-}
-
-/// A pooled connection whose transaction this module manages by hand. Unless
-/// the transaction was seen to end, dropping it closes the connection instead
-/// of returning it to the pool, so a cancelled save can never leave a
-/// transaction (or its locks) open on a pooled connection.
-struct Session {
-    client: Option<Object>,
-}
-
-impl Session {
-    fn new(client: Object) -> Self {
-        Self {
-            client: Some(client),
-        }
-    }
-
-    fn client(&self) -> &Client {
-        self.client
-            .as_ref()
-            .expect("present until the session ends")
-    }
-
-    /// The transaction has ended: the connection can go back to the pool.
-    fn finish(mut self) {
-        self.client.take();
-    }
-
-    async fn roll_back(self) {
-        if self.client().batch_execute("ROLLBACK").await.is_ok() {
-            self.finish();
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            drop(Object::take(client));
-        }
-    }
 }
 
 /// The request's events as stored, numbered from `first_sequence_number`.

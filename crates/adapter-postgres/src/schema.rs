@@ -29,6 +29,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "saves without session locks",
         include_str!("../sql/migrations/0004_saves_without_session_locks.sql"),
     ),
+    (
+        5,
+        "create fences",
+        include_str!("../sql/migrations/0005_create_fences.sql"),
+    ),
+    (
+        6,
+        "one projection per source",
+        include_str!("../sql/migrations/0006_one_projection_per_source.sql"),
+    ),
 ];
 
 /// Brings the schema up to the newest version and returns how many migrations

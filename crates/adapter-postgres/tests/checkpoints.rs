@@ -22,10 +22,10 @@ async fn checkpoints_only_move_forwards() {
     let checkpoints = PostgresCheckpointStore::new(&test.adapter);
     let emails = consumer("emails");
     assert_eq!(checkpoints.load(&emails).await.unwrap(), None);
-    assert!(checkpoints.advance(&emails, 5).await.unwrap());
-    assert!(!checkpoints.advance(&emails, 5).await.unwrap());
-    assert!(!checkpoints.advance(&emails, 3).await.unwrap());
-    assert!(checkpoints.advance(&emails, 9).await.unwrap());
+    assert!(checkpoints.advance(&emails, 5, None).await.unwrap());
+    assert!(!checkpoints.advance(&emails, 5, None).await.unwrap());
+    assert!(!checkpoints.advance(&emails, 3, None).await.unwrap());
+    assert!(checkpoints.advance(&emails, 9, None).await.unwrap());
     assert_eq!(checkpoints.load(&emails).await.unwrap(), Some(9));
     assert_eq!(checkpoints.load(&consumer("other")).await.unwrap(), None);
 }

@@ -118,3 +118,147 @@ async fn a_silent_server_times_out_a_lease() {
     );
     accepting.abort();
 }
+
+mod fencing {
+    use super::*;
+
+    use eventblocks_core::{CheckpointStore, Error, Lease, NewEvent, StreamIdentifier};
+    use eventblocks_core::{EventSourceIdentifier, EventStore, WriteCondition};
+    use eventblocks_postgres::{PostgresCheckpointStore, PostgresProjectionStore};
+    use eventblocks_projection::{Projection, ProjectionStore};
+    use serde_json::{json, Value};
+
+    /// Takes the partition, waiting for a previous holder's session to end.
+    async fn take(leases: &PostgresLeases, partition: u32) -> Box<dyn Lease> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(lease) = leases.try_acquire(&consumer(), partition).await.unwrap() {
+                return lease;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never free");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn projection(version: u64) -> Projection<Value, Value> {
+        Projection {
+            id: "p".to_owned(),
+            name: "fenced".to_owned(),
+            source: EventSourceIdentifier::Stream(StreamIdentifier::new("s", "p").unwrap()),
+            state: json!({ "version": version }),
+            metadata: json!({}),
+        }
+    }
+
+    fn assert_fenced<T: std::fmt::Debug>(result: eventblocks_core::Result<T>, newest: u64) {
+        match result {
+            Err(Error::Fenced { newest: found, .. }) => assert_eq!(found, newest),
+            other => panic!("expected a fenced write, got {other:?}"),
+        }
+    }
+
+    async fn publish_one(test: &common::TestAdapter) -> u64 {
+        let stored = EventStore::new(test.adapter.clone())
+            .stream("things", "thing")
+            .unwrap()
+            .publish(
+                [NewEvent::new("happened", &json!({})).unwrap()],
+                WriteCondition::NoCondition,
+            )
+            .await
+            .unwrap();
+        stored[0].sequence_number
+    }
+
+    /// Taking a lease raises the partition's token in the database, so the
+    /// previous holder's writes are refused before the new holder writes
+    /// anything: checkpoint advances, projection saves and exactly-once units.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn taking_a_lease_fences_the_previous_holder_at_once() {
+        let test = common::adapter().await;
+        let leases = PostgresLeases::new(&test.adapter);
+        let checkpoints = PostgresCheckpointStore::new(&test.adapter);
+        let projections = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
+        let sequence_number = publish_one(&test).await;
+        let old = take(&leases, 0).await;
+        common::end_lease_session(&test.adapter, &consumer(), 0).await;
+        let new = take(&leases, 0).await;
+        assert!(
+            new.token() > old.token(),
+            "{} then {}",
+            old.token(),
+            new.token()
+        );
+        let (stale, current) = (old.fence(), new.fence());
+        let checkpoint = Name::new("consumer", "projector#0").unwrap();
+
+        let advanced = checkpoints.advance(&checkpoint, 1, Some(&stale)).await;
+        assert_fenced(advanced, new.token());
+        assert_fenced(
+            projections.save_fenced(&projection(1), &stale).await,
+            new.token(),
+        );
+        let unit = checkpoints
+            .begin_fenced(&checkpoint, sequence_number, &stale)
+            .await
+            .unwrap()
+            .expect("not yet processed");
+        unit.save_projection(&projection(2)).await.unwrap();
+        assert_fenced(unit.commit().await, new.token());
+        assert_eq!(checkpoints.load(&checkpoint).await.unwrap(), None);
+        let stored: Option<Projection<Value, Value>> =
+            projections.load("fenced", "p").await.unwrap();
+        assert_eq!(stored, None, "no stale write landed");
+
+        assert!(checkpoints
+            .advance(&checkpoint, 1, Some(&current))
+            .await
+            .unwrap());
+        projections
+            .save_fenced(&projection(3), &current)
+            .await
+            .unwrap();
+        drop((old, new));
+    }
+
+    /// A fenced unit checks its fence only as it commits: a unit stalled
+    /// after its effect does not hold up another instance taking the lease,
+    /// and its commit is then refused, leaving nothing.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_stalled_fenced_unit_does_not_hold_up_a_takeover() {
+        let test = common::adapter().await;
+        let leases = PostgresLeases::new(&test.adapter);
+        let checkpoints = PostgresCheckpointStore::new(&test.adapter);
+        let projections = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
+        let sequence_number = publish_one(&test).await;
+        let checkpoint = Name::new("consumer", "projector#1").unwrap();
+        let old = take(&leases, 1).await;
+        let stalled = checkpoints
+            .begin_fenced(&checkpoint, sequence_number, &old.fence())
+            .await
+            .unwrap()
+            .expect("not yet processed");
+        stalled.save_projection(&projection(1)).await.unwrap();
+
+        common::end_lease_session(&test.adapter, &consumer(), 1).await;
+        let new = tokio::time::timeout(Duration::from_secs(5), take(&leases, 1))
+            .await
+            .expect("the takeover does not wait for the stalled unit");
+        assert_fenced(stalled.commit().await, new.token());
+        let stored: Option<Projection<Value, Value>> =
+            projections.load("fenced", "p").await.unwrap();
+        assert_eq!(stored, None, "the stalled unit's effect rolled back");
+
+        let unit = checkpoints
+            .begin_fenced(&checkpoint, sequence_number, &new.fence())
+            .await
+            .unwrap()
+            .expect("still not processed");
+        unit.save_projection(&projection(2)).await.unwrap();
+        unit.commit().await.unwrap();
+        assert_eq!(
+            checkpoints.load(&checkpoint).await.unwrap(),
+            Some(sequence_number)
+        );
+    }
+}

@@ -19,6 +19,7 @@ GRANT USAGE ON SCHEMA {schema} TO {role};
 GRANT SELECT, INSERT ON {schema}.events TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_projections TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_checkpoints TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.events_fences TO {role};
 "#;
 
 async fn superuser() -> tokio_postgres::Client {

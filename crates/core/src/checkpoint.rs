@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::fence::Fence;
 use crate::identifier::Name;
 
 /// Where consumers keep their checkpoints.
@@ -14,6 +15,18 @@ use crate::identifier::Name;
 /// - [`CheckpointStore::advance`] only ever moves a checkpoint forwards: saving a
 ///   sequence number at or below the stored one changes nothing and returns
 ///   `false`, so a redelivered event is recognised.
+/// - **Fencing.** A write made under a lease carries the lease's [`Fence`]. The
+///   store keeps the newest token it has seen for each (consumer, partition) of
+///   a fence, and refuses a write whose token is older than that with
+///   [`Error::Fenced`](crate::Error::Fenced), writing nothing. The check and the
+///   write are one atomic step: no write with an older token can land after
+///   one with a newer token, whatever the interleaving of processes. A write
+///   with a newer (or the first) token makes it the newest. Writes without a
+///   fence (a consumer running alone) are not checked.
+///
+/// The fence is a required parameter of every write, rather than an optional
+/// extra method, so that a store cannot forget it: an implementation must
+/// decide what to do with it.
 #[async_trait]
 pub trait CheckpointStore: Send + Sync + std::fmt::Debug + 'static {
     /// The consumer's checkpoint.
@@ -23,11 +36,18 @@ pub trait CheckpointStore: Send + Sync + std::fmt::Debug + 'static {
     async fn load(&self, consumer: &Name) -> Result<Option<u64>>;
 
     /// Moves the consumer's checkpoint to `sequence_number` if that is beyond the
-    /// stored one; whether it moved.
+    /// stored one; whether it moved. `fence` is the lease the write is made
+    /// under, if any.
     ///
     /// # Errors
-    /// Backend failures.
-    async fn advance(&self, consumer: &Name, sequence_number: u64) -> Result<bool>;
+    /// [`Error::Fenced`](crate::Error::Fenced) if `fence` is older than the
+    /// newest token seen for its partition; backend failures.
+    async fn advance(
+        &self,
+        consumer: &Name,
+        sequence_number: u64,
+        fence: Option<&Fence>,
+    ) -> Result<bool>;
 }
 
 #[async_trait]
@@ -36,7 +56,12 @@ impl<T: CheckpointStore + ?Sized> CheckpointStore for std::sync::Arc<T> {
         (**self).load(consumer).await
     }
 
-    async fn advance(&self, consumer: &Name, sequence_number: u64) -> Result<bool> {
-        (**self).advance(consumer, sequence_number).await
+    async fn advance(
+        &self,
+        consumer: &Name,
+        sequence_number: u64,
+        fence: Option<&Fence>,
+    ) -> Result<bool> {
+        (**self).advance(consumer, sequence_number, fence).await
     }
 }

@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use uuid::Uuid;
 
 use crate::condition::WriteCondition;
-use crate::identifier::StreamIdentifier;
+use crate::identifier::{Name, StreamIdentifier};
 
 /// A boxed error from a storage backend, kept as the `source` of an [`Error`].
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -33,7 +33,8 @@ pub enum WriteOutcome {
 /// Match on the variant to decide what to do: fix the input
 /// ([`Error::InvalidInput`]), re-read and decide again ([`Error::UnmetCondition`]),
 /// retry ([`Error::Conflict`], [`Error::Unavailable`], [`Error::Timeout`]; see
-/// [`Error::is_retryable`]) or give up ([`Error::EventIdConflict`],
+/// [`Error::is_retryable`]), stop processing a partition whose lease was lost
+/// ([`Error::Fenced`]) or give up ([`Error::EventIdConflict`],
 /// [`Error::Corrupt`], [`Error::Backend`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -103,6 +104,22 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// A write made under a lease was refused because a newer holder of the
+    /// partition's lease exists (see [`Fence`](crate::Fence)); nothing was
+    /// written. Not retryable: the holder lost its lease and must stop
+    /// processing the partition.
+    #[error("write refused: partition {partition} of consumer {consumer} was taken over (this write's token {token}, the newest {newest})")]
+    Fenced {
+        /// The consumer whose partition it is.
+        consumer: Name,
+        /// The partition.
+        partition: u32,
+        /// The token the refused write carried.
+        token: u64,
+        /// The newest token the store has seen for the partition.
+        newest: u64,
+    },
+
     /// Stored data could not be understood (a schema or data problem).
     #[error("stored data is corrupt or unexpected: {message}")]
     Corrupt {
@@ -170,6 +187,12 @@ impl Error {
     /// Whether this is an [`Error::UnmetCondition`].
     pub fn is_unmet_condition(&self) -> bool {
         matches!(self, Self::UnmetCondition { .. })
+    }
+
+    /// Whether this is an [`Error::Fenced`]: the lease a write was made under
+    /// was taken over.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Self::Fenced { .. })
     }
 
     /// Whether this is an [`Error::InvalidInput`].

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 use crate::error::Result;
+use crate::fence::Fence;
 use crate::identifier::{Name, StreamIdentifier};
 
 /// The partition, out of `partitions`, that `stream`'s events belong to.
@@ -59,12 +60,27 @@ impl Hasher for Fnv1a {
 
 /// A held lease on one partition of a consumer. Dropping it, or its holder's
 /// death (a closed database connection, a dead process), releases it.
+///
+/// A lease can be lost while its holder is stalled (paused by the runtime, a
+/// slow handler, a network partition) and taken by another instance before the
+/// holder notices. So every write a holder makes for the partition carries the
+/// lease's [`Fence`], and stores refuse the writes of a holder whose token is
+/// older than the newest (see [`CheckpointStore`](crate::CheckpointStore)).
 pub trait Lease: Send + Sync + std::fmt::Debug {
     /// The consumer the lease is for.
     fn consumer(&self) -> &Name;
 
     /// The partition held.
     fn partition(&self) -> u32;
+
+    /// The fencing token of this acquisition: larger than the token of every
+    /// earlier acquisition of the same (consumer, partition).
+    fn token(&self) -> u64;
+
+    /// What writes made under this lease carry.
+    fn fence(&self) -> Fence {
+        Fence::new(self.consumer().clone(), self.partition(), self.token())
+    }
 
     /// Resolves if the lease is lost (the connection holding it died); a holder
     /// must then stop processing the partition.
@@ -74,9 +90,17 @@ pub trait Lease: Send + Sync + std::fmt::Debug {
 /// Hands out leases on consumer partitions.
 ///
 /// # Contract
-/// At most one [`Lease`] per (consumer, partition) exists at a time, across every
-/// process sharing the backend. A lease whose holder dies is released without the
-/// holder's help.
+/// - At most one [`Lease`] per (consumer, partition) exists at a time, across
+///   every process sharing the backend. A lease whose holder dies is released
+///   without the holder's help.
+/// - Every acquisition of a (consumer, partition) gets a [`Lease::token`]
+///   larger than that of every earlier acquisition of it, across every process
+///   sharing the backend and across releases: tokens never repeat and never go
+///   back.
+/// - A backend whose stores share the leases' storage should raise the
+///   partition's newest token there when a lease is taken, so the stores refuse
+///   the previous holder's writes from that moment, not only from the new
+///   holder's first write.
 #[async_trait]
 pub trait Leases: Send + Sync + std::fmt::Debug + 'static {
     /// Takes the lease on `partition` of `consumer` if nobody holds it.

@@ -5,6 +5,7 @@ mod checkpoint;
 mod condition;
 mod error;
 mod event;
+mod fence;
 mod identifier;
 mod json;
 mod lease;
@@ -19,6 +20,7 @@ pub use checkpoint::CheckpointStore;
 pub use condition::{StreamState, WriteCondition};
 pub use error::{BoxError, Error, Result, WriteOutcome};
 pub use event::{NewEvent, StoredEvent};
+pub use fence::Fence;
 pub use identifier::{
     CategoryIdentifier, EventSourceIdentifier, LogIdentifier, Name, StreamIdentifier,
     MAX_NAME_BYTES,

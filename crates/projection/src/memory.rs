@@ -1,10 +1,10 @@
 //! The in-memory projection store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::Result;
+use eventblocks_core::{Error, EventSourceIdentifier, Fence, Name, Result};
 use parking_lot::RwLock;
 
 use crate::projection::StoredProjection;
@@ -15,7 +15,63 @@ use crate::store::ProjectionStorageAdapter;
 /// applications. Searches scan every projection.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryProjectionStore {
-    projections: Arc<RwLock<BTreeMap<(String, String), StoredProjection>>>,
+    projections: Arc<RwLock<Projections>>,
+}
+
+/// The projections by name and id, the id each (name, source) has, and the
+/// newest fencing token seen per partition: one lock over all three, so a
+/// save checks its fence and replaces its source's projection in one step.
+#[derive(Debug, Default)]
+struct Projections {
+    by_id: BTreeMap<(String, String), StoredProjection>,
+    ids: HashMap<(String, EventSourceIdentifier), String>,
+    fences: HashMap<(Name, u32), u64>,
+}
+
+impl Projections {
+    fn values(&self) -> impl Iterator<Item = &StoredProjection> {
+        self.by_id.values()
+    }
+
+    /// Saves `projection` unless `fence` is older than the newest token seen
+    /// for its partition or its id names another source's projection; the
+    /// token is kept only if the save is made.
+    fn save(&mut self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
+        let newest = fence.map(|fence| self.admit(fence)).transpose()?;
+        let key = (projection.name.clone(), projection.id.clone());
+        if self
+            .by_id
+            .get(&key)
+            .is_some_and(|stored| stored.source != projection.source)
+        {
+            return Err(Error::invalid(
+                "projection id",
+                "already names the projection of another source of the same projector",
+            ));
+        }
+        if let Some((partition, newest)) = newest {
+            self.fences.insert(partition, newest);
+        }
+        self.replace(key, projection);
+        Ok(())
+    }
+
+    /// The partition of `fence` and the newest token to keep for it, unless
+    /// `fence` is older than the newest seen.
+    fn admit(&self, fence: &Fence) -> Result<((Name, u32), u64)> {
+        let partition = (fence.consumer().clone(), fence.partition());
+        let newest = fence.admit(self.fences.get(&partition).copied())?;
+        Ok((partition, newest))
+    }
+
+    /// Replaces the projection of the same name and source, whatever its id.
+    fn replace(&mut self, key: (String, String), projection: StoredProjection) {
+        let source = (projection.name.clone(), projection.source.clone());
+        if let Some(old_id) = self.ids.insert(source, projection.id.clone()) {
+            self.by_id.remove(&(projection.name.clone(), old_id));
+        }
+        self.by_id.insert(key, projection);
+    }
 }
 
 impl MemoryProjectionStore {
@@ -44,10 +100,8 @@ impl MemoryProjectionStore {
 
 #[async_trait]
 impl ProjectionStorageAdapter for MemoryProjectionStore {
-    async fn save(&self, projection: StoredProjection) -> Result<()> {
-        let key = (projection.name.clone(), projection.id.clone());
-        self.projections.write().insert(key, projection);
-        Ok(())
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
+        self.projections.write().save(projection, fence)
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {

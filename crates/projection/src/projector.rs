@@ -60,6 +60,16 @@ pub trait Projector: Send + Sync {
 
     /// The projection's id. By default the stream's name for a stream, the
     /// category's name for a category and `"log"` for the log.
+    ///
+    /// A projector has one projection per source. The id names it for
+    /// [`ProjectionStore::load`](crate::ProjectionStore::load); it is
+    /// recomputed after every event ([`Projector::apply_event`]) and may
+    /// change with the state. Saving a projection replaces the stored
+    /// projection of the same name and source whatever its old id, so a
+    /// [`ProjectionRunner`](crate::ProjectionRunner) keeps exactly one
+    /// projection per source, the one [`Projector::fold`] gives. Ids must
+    /// differ between sources: saving a projection whose id names another
+    /// source's projection is refused as invalid input.
     fn id(&self, state: &Self::State, source: &EventSourceIdentifier) -> String {
         let _ = state;
         match source {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::{EventSourceIdentifier, Result};
+use eventblocks_core::{EventSourceIdentifier, Fence, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -16,8 +16,22 @@ use crate::query::{Field, Filter, Operator, Page, Search};
 /// suite checks.
 ///
 /// # Contract
-/// - [`ProjectionStorageAdapter::save`] inserts, or replaces the projection with
-///   the same name and id.
+/// - **One projection per name and source.** [`ProjectionStorageAdapter::save`]
+///   inserts the projection, or replaces the stored projection with the same
+///   name and source whatever its id (a projector's id may change as its state
+///   does, see [`Projector::id`](crate::Projector::id)). The replacement is
+///   atomic: concurrent saves of one source leave exactly one projection. An
+///   id names one projection of a name ([`ProjectionStore::load`]): a save
+///   whose id already names the projection of another source is refused with
+///   [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput), writing
+///   nothing.
+/// - **Fencing.** A save made under a lease carries the lease's [`Fence`]. The
+///   store keeps the newest token it has seen for each (consumer, partition)
+///   of a fence and refuses a save whose token is older with
+///   [`Error::Fenced`](eventblocks_core::Error::Fenced), writing nothing;
+///   the check and the save are one atomic step, and a save with a newer
+///   token makes it the newest. Saves without a fence are not checked. The
+///   fence is a required parameter so that no store can forget it.
 /// - [`ProjectionStorageAdapter::search`] returns the page of projections passing
 ///   every filter, in the search's total order; it reads at most one projection
 ///   beyond the page to tell whether another page follows (see
@@ -26,11 +40,15 @@ use crate::query::{Field, Filter, Operator, Page, Search};
 ///   filter.
 #[async_trait]
 pub trait ProjectionStorageAdapter: Send + Sync + std::fmt::Debug + 'static {
-    /// Inserts or replaces a projection.
+    /// Inserts a projection or replaces the one of its name and source (see the
+    /// contract), unless `fence` is older than the newest seen for its
+    /// partition.
     ///
     /// # Errors
-    /// Backend failures.
-    async fn save(&self, projection: StoredProjection) -> Result<()>;
+    /// [`Error::Fenced`](eventblocks_core::Error::Fenced) for an older fence;
+    /// [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput) for an id
+    /// naming another source's projection; backend failures.
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()>;
 
     /// One page of a search.
     ///
@@ -47,8 +65,8 @@ pub trait ProjectionStorageAdapter: Send + Sync + std::fmt::Debug + 'static {
 
 #[async_trait]
 impl<T: ProjectionStorageAdapter + ?Sized> ProjectionStorageAdapter for Arc<T> {
-    async fn save(&self, projection: StoredProjection) -> Result<()> {
-        (**self).save(projection).await
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
+        (**self).save(projection, fence).await
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {
@@ -79,16 +97,59 @@ impl ProjectionStore {
         &self.adapter
     }
 
-    /// Saves `projection`, replacing the one with the same name and id.
+    /// Saves `projection`, replacing the one with the same name and source
+    /// (whatever its id).
     ///
     /// # Errors
     /// [`eventblocks_core::Error::InvalidInput`] if it cannot be stored (see
-    /// [`Projection::to_stored`]); backend failures.
+    /// [`Projection::to_stored`]) or its id already names the projection of
+    /// another source; backend failures.
     pub async fn save<State: Serialize, Metadata: Serialize>(
         &self,
         projection: &Projection<State, Metadata>,
     ) -> Result<()> {
-        self.adapter.save(projection.to_stored()?).await
+        self.adapter.save(projection.to_stored()?, None).await
+    }
+
+    /// Saves `projection` as [`ProjectionStore::save`] does, under the lease
+    /// `fence` comes from: refused if a newer holder of its partition has
+    /// written (or, where leases raise the token when taken, exists).
+    ///
+    /// ```
+    /// use eventblocks_core::{Error, Fence, Name, StreamIdentifier};
+    /// use eventblocks_projection::{MemoryProjectionStore, Projection, ProjectionStore};
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> eventblocks_core::Result<()> {
+    /// let store = ProjectionStore::new(MemoryProjectionStore::new());
+    /// let consumer = Name::new("consumer", "totals")?;
+    /// let projection = Projection {
+    ///     id: "order-1".to_owned(),
+    ///     name: "totals".to_owned(),
+    ///     source: StreamIdentifier::new("orders", "order-1")?.into(),
+    ///     state: json!({"total": 3}),
+    ///     metadata: json!({}),
+    /// };
+    /// store.save_fenced(&projection, &Fence::new(consumer.clone(), 0, 2)).await?;
+    /// // The holder of token 1 lost the lease before it wrote:
+    /// let stale = store.save_fenced(&projection, &Fence::new(consumer, 0, 1)).await;
+    /// assert!(matches!(stale, Err(Error::Fenced { newest: 2, .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`eventblocks_core::Error::Fenced`] if `fence` is older than the newest
+    /// token seen for its partition; as [`ProjectionStore::save`].
+    pub async fn save_fenced<State: Serialize, Metadata: Serialize>(
+        &self,
+        projection: &Projection<State, Metadata>,
+        fence: &Fence,
+    ) -> Result<()> {
+        self.adapter
+            .save(projection.to_stored()?, Some(fence))
+            .await
     }
 
     /// The projection `name` keeps under `id`.
@@ -108,7 +169,7 @@ impl ProjectionStore {
         self.first(search).await
     }
 
-    /// The projection `name` keeps for `source`.
+    /// The projection `name` keeps for `source` (there is at most one).
     ///
     /// # Errors
     /// As [`ProjectionStore::load`].

@@ -6,13 +6,19 @@ use eventblocks_core::EventStore;
 use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryLeases};
 use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
 use eventblocks_testkit::runner::RunnerFixture;
+use futures::FutureExt;
 
 async fn fixture() -> RunnerFixture {
+    let leases = MemoryLeases::new();
     RunnerFixture {
         events: EventStore::new(MemoryAdapter::new()),
         projections: ProjectionStore::new(MemoryProjectionStore::new()),
         checkpoints: Arc::new(MemoryCheckpointStore::new()),
-        leases: Arc::new(MemoryLeases::new()),
+        leases: Arc::new(leases.clone()),
+        revoke: Arc::new(move |consumer, partition| {
+            leases.revoke(&consumer, partition);
+            async {}.boxed()
+        }),
     }
 }
 

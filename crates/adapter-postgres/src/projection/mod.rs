@@ -1,11 +1,15 @@
 //! The PostgreSQL projection store.
 
 mod query;
+mod save;
+
+pub(crate) use self::save::{failed as save_failed, primary_key, ProjectionParameters};
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::{Error, Result, WriteOutcome};
+use eventblocks_core::{Error, Fence, Result, WriteOutcome};
 use eventblocks_projection::query::{Filter, Page, Search};
 use eventblocks_projection::{ProjectionStorageAdapter, StoredProjection};
 use serde_json::Value;
@@ -16,9 +20,15 @@ use tokio_postgres::Row;
 use self::query::Sql;
 use crate::adapter::PostgresAdapter;
 use crate::error;
+use crate::fence::FenceStatements;
 
 /// Projections in PostgreSQL, in the table `<table>_projections` beside the
 /// adapter's events, which [`PostgresAdapter::migrate`] creates.
+///
+/// A save replaces the projection of its name and source (whatever its id) in
+/// one statement; an id already naming another source's projection is refused
+/// as invalid input; made under a lease's fence, the same statement checks the
+/// partition's token (see [`PostgresCheckpointStore`](crate::PostgresCheckpointStore)).
 ///
 /// Searches become one SQL statement each, with every value and path bound as a
 /// parameter. Lookups by name and id or by name and source use indexes; for
@@ -43,6 +53,7 @@ pub struct PostgresProjectionStore {
     save: String,
     select: String,
     count: String,
+    fence: Arc<FenceStatements>,
 }
 
 impl PostgresProjectionStore {
@@ -56,6 +67,7 @@ impl PostgresProjectionStore {
                 "SELECT name, id, source::text, state::text, metadata::text FROM {projections}",
             ),
             count: names.render("SELECT count(*) FROM {projections}"),
+            fence: Arc::new(FenceStatements::new(names)),
         }
     }
 
@@ -118,21 +130,8 @@ impl fmt::Debug for PostgresProjectionStore {
 
 #[async_trait]
 impl ProjectionStorageAdapter for PostgresProjectionStore {
-    async fn save(&self, projection: StoredProjection) -> Result<()> {
-        let source = serde_json::to_value(&projection.source)
-            .map_err(|e| Error::invalid("projection source", e.to_string()))?;
-        self.run(
-            &self.save,
-            &[
-                &projection.name,
-                &projection.id,
-                &source,
-                &projection.state,
-                &projection.metadata,
-            ],
-        )
-        .await
-        .map(drop)
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
+        self.save_stored(&projection, fence).await
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {

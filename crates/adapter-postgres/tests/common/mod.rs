@@ -8,8 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use eventblocks_core::{
-    async_trait, EventSourceIdentifier, EventStore, EventStream, Result, SaveRequest, ScanRequest,
-    StorageAdapter, StoredEvent,
+    async_trait, EventSourceIdentifier, EventStore, EventStream, Name, Result, SaveRequest,
+    ScanRequest, StorageAdapter, StoredEvent,
 };
 use eventblocks_postgres::{PostgresAdapter, PostgresAdapterBuilder};
 
@@ -135,4 +135,27 @@ impl StorageAdapter for TestAdapter {
     fn max_event_bytes(&self) -> usize {
         self.adapter.max_event_bytes()
     }
+}
+
+/// Ends the session holding the lease on `partition` of `consumer`, as a lost
+/// connection would, and waits until it is gone: the holder is not told, and
+/// the partition is free for another instance.
+pub async fn end_lease_session(adapter: &PostgresAdapter, consumer: &Name, partition: u32) {
+    // The advisory lock key PostgresLeases takes, split by pg_locks into its
+    // high (classid) and low (objid) halves.
+    let key = format!(
+        "eventblocks:{}.{}:lease:{consumer}#{partition}",
+        adapter.schema(),
+        adapter.table()
+    );
+    let client = adapter.pool().get().await.expect("a connection");
+    client
+        .execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks
+              WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)",
+            &[&key],
+        )
+        .await
+        .expect("end a lease's session");
 }

@@ -19,12 +19,17 @@ mod dialect;
 mod harness;
 mod model;
 mod reference;
+mod replacement;
 
 pub use cases::*;
 pub use dialect::*;
 pub use harness::{given, Given, When};
 pub use model::random_searches_match_the_reference;
 pub use reference::{reference_page, reference_results};
+pub use replacement::{
+    a_save_replaces_the_projection_of_its_source,
+    concurrent_saves_of_one_source_leave_one_projection, saves_under_an_older_fence_are_refused,
+};
 
 /// Calls `$callback!($($args)*; case, case, …)` with the name of every
 /// projection-store case.
@@ -45,6 +50,9 @@ macro_rules! __with_projection_store_cases {
             array_index_segments_read_alike,
             limits_are_refused_alike_before_any_io,
             random_searches_match_the_reference,
+            a_save_replaces_the_projection_of_its_source,
+            concurrent_saves_of_one_source_leave_one_projection,
+            saves_under_an_older_fence_are_refused,
         }
     };
 }

@@ -1,19 +1,22 @@
 //! Keeping projections up to date: a runner follows a source with a catch-up
 //! subscription and keeps one projection per stream in a projection store.
 
+mod partitioned;
+mod progress;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use eventblocks_core::{
-    partition_checkpoint, partition_of, CheckpointStore, EventSourceIdentifier, EventStore, Lease,
-    Leases, LogIdentifier, Name, ScanQuery, StoredEvent, SubscriptionMessage, SubscriptionOptions,
+    partition_of, CheckpointStore, EventSourceIdentifier, EventStore, Fence, LogIdentifier, Name,
+    ScanQuery, StoredEvent, SubscriptionMessage, SubscriptionOptions,
 };
 use futures::TryStreamExt;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use self::progress::Progress;
 use crate::error::{Error, Result};
 use crate::metadata::ProjectionMetadata;
 use crate::projector::Projector;
@@ -36,9 +39,6 @@ pub enum ErrorPolicy {
     },
 }
 
-/// How often a partitioned runner looks for partitions nobody holds.
-const TAKEOVER_INTERVAL: Duration = Duration::from_millis(250);
-
 /// Keeps a projector's projections (one per stream of its source) up to date
 /// in a projection store, from a catch-up subscription, with a durable
 /// checkpoint.
@@ -46,7 +46,15 @@ const TAKEOVER_INTERVAL: Duration = Duration::from_millis(250);
 /// Each event is applied exactly once when the projector's metadata keeps the
 /// last sequence number (as [`Tracked`](crate::Tracked) does): after a crash
 /// between saving a projection and advancing the checkpoint, the redelivered
-/// event is recognised from the projection itself and skipped.
+/// event is recognised from the projection itself and skipped. Run
+/// partitioned ([`ProjectionRunner::run_partitioned`]), every projection save
+/// and checkpoint advance carries the partition lease's [`Fence`], so an
+/// instance that lost its lease while stalled changes nothing once another
+/// has taken over.
+///
+/// A stream's projection is found by its source and saved by its source: its
+/// id ([`Projector::id`]) may change as events arrive, and the runner keeps
+/// exactly the projection [`Projector::fold`] gives.
 ///
 /// ```no_run
 /// # use std::sync::Arc;
@@ -78,7 +86,24 @@ pub struct ProjectionRunner<P> {
     source: EventSourceIdentifier,
     on_error: ErrorPolicy,
     subscription: SubscriptionOptions,
-    progress: watch::Sender<u64>,
+    progress: watch::Sender<Progress>,
+}
+
+/// What one follower follows: the checkpoint it keeps, the partition of the
+/// source it applies (`None`: all of it), and the fence its writes carry.
+#[derive(Debug)]
+struct Target {
+    checkpoint: Name,
+    partition: Option<(u32, u32)>,
+    fence: Option<Fence>,
+}
+
+impl Target {
+    fn applies(&self, event: &StoredEvent) -> bool {
+        self.partition.is_none_or(|(partition, partitions)| {
+            partition_of(&event.stream, partitions) == partition
+        })
+    }
 }
 
 impl<P: Projector + 'static> ProjectionRunner<P> {
@@ -99,7 +124,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             source: LogIdentifier.into(),
             on_error: ErrorPolicy::Stop,
             subscription: SubscriptionOptions::new(),
-            progress: watch::channel(0).0,
+            progress: watch::channel(Progress::default()).0,
         }
     }
 
@@ -145,13 +170,20 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// # Errors
     /// The error that stopped it, after the [`ErrorPolicy`] gave up.
     pub async fn run(&self) -> Result<()> {
-        let consumer = self.consumer_name()?;
-        self.follow(&consumer, None).await
+        let checkpoint = self.consumer_name()?;
+        self.progress.send_modify(|progress| progress.run_with(1));
+        let target = Target {
+            checkpoint,
+            partition: None,
+            fence: None,
+        };
+        self.follow(&target).await
     }
 
-    /// Follows one partition (of `partitions`, by [`partition_of`] the stream)
-    /// with a checkpoint of its own, until an error.
-    async fn follow(&self, checkpoint: &Name, partition: Option<(u32, u32)>) -> Result<()> {
+    /// Follows the source from `target`'s checkpoint, applying `target`'s
+    /// events, until an error.
+    async fn follow(&self, target: &Target) -> Result<()> {
+        let checkpoint = &target.checkpoint;
         let start = self.checkpoints.load(checkpoint).await?;
         let options = self.subscription.clone().after_checkpoint(start);
         let mut subscription = self.events.subscribe(self.source.clone(), options)?;
@@ -161,22 +193,20 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             match message {
                 SubscriptionMessage::Event(event) => {
                     seen = Some(event.sequence_number);
-                    let mine = partition.is_none_or(|(p, n)| partition_of(&event.stream, n) == p);
-                    if mine {
-                        self.process_with_policy(&event).await?;
-                        self.checkpoints
-                            .advance(checkpoint, event.sequence_number)
+                    if target.applies(&event) {
+                        self.process_with_policy(&event, target.fence.as_ref())
                             .await?;
+                        self.advance(target, event.sequence_number).await?;
                         saved = seen;
-                        self.progress
-                            .send_if_modified(|p| raise(p, event.sequence_number));
                     }
                 }
                 SubscriptionMessage::CaughtUp { .. } => {
+                    // Every event up to `seen` has been delivered, and this
+                    // target's ones applied: the checkpoint may move past the
+                    // others.
                     if let Some(seen) = seen.filter(|_| seen != saved) {
-                        self.checkpoints.advance(checkpoint, seen).await?;
+                        self.advance(target, seen).await?;
                         saved = Some(seen);
-                        self.progress.send_if_modified(|p| raise(p, seen));
                     }
                     debug!(projector = self.projector.name(), %checkpoint, ?seen, "caught up");
                 }
@@ -186,11 +216,24 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         Ok(())
     }
 
-    async fn process_with_policy(&self, event: &StoredEvent) -> Result<()> {
+    /// Moves `target`'s checkpoint, and this runner's record of its progress,
+    /// to `sequence_number`.
+    async fn advance(&self, target: &Target, sequence_number: u64) -> Result<()> {
+        self.checkpoints
+            .advance(&target.checkpoint, sequence_number, target.fence.as_ref())
+            .await?;
+        self.progress
+            .send_if_modified(|progress| progress.raise(&target.checkpoint, sequence_number));
+        Ok(())
+    }
+
+    async fn process_with_policy(&self, event: &StoredEvent, fence: Option<&Fence>) -> Result<()> {
         let mut failures = 0;
         loop {
-            match self.process(event).await {
+            match self.apply(event, fence).await {
                 Ok(()) => return Ok(()),
+                // The lease was taken over: trying again cannot help.
+                Err(error) if is_fenced(&error) => return Err(error),
                 Err(error) => {
                     failures += 1;
                     let ErrorPolicy::Retry { attempts, backoff } = self.on_error else {
@@ -212,6 +255,11 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// # Errors
     /// What the projector or the projection store reports.
     pub async fn process(&self, event: &StoredEvent) -> Result<()> {
+        self.apply(event, None).await
+    }
+
+    /// [`ProjectionRunner::process`], its save carrying `fence`.
+    async fn apply(&self, event: &StoredEvent, fence: Option<&Fence>) -> Result<()> {
         let source = EventSourceIdentifier::Stream(event.stream.clone());
         let stored = self
             .projections
@@ -224,41 +272,11 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             return Ok(());
         }
         self.projector.apply_event(&mut projection, event)?;
-        self.projections.save(&projection).await?;
+        match fence {
+            Some(fence) => self.projections.save_fenced(&projection, fence).await?,
+            None => self.projections.save(&projection).await?,
+        }
         Ok(())
-    }
-
-    /// Waits until every event up to `sequence_number` in the source has been
-    /// applied (by this runner, or by any instance whose checkpoints show it).
-    ///
-    /// # Errors
-    /// [`eventblocks_core::Error::Timeout`] if that takes longer than `timeout`.
-    pub async fn wait_until(&self, sequence_number: u64, timeout: Duration) -> Result<()> {
-        let consumer = self.consumer_name()?;
-        let mut progress = self.progress.subscribe();
-        let waiting = async {
-            loop {
-                if *progress.borrow_and_update() >= sequence_number {
-                    return Ok(());
-                }
-                let checkpoint = self.checkpoints.load(&consumer).await?;
-                if checkpoint.is_some_and(|done| done >= sequence_number) {
-                    return Ok(());
-                }
-                let _ = tokio::time::timeout(Duration::from_millis(50), progress.changed()).await;
-            }
-        };
-        tokio::time::timeout(timeout, waiting).await.map_err(|_| {
-            Error::Store(eventblocks_core::Error::Timeout {
-                outcome: eventblocks_core::WriteOutcome::NotWritten,
-                message: format!(
-                    "projector {} had not reached sequence number {sequence_number}",
-                    self.projector.name()
-                )
-                .into(),
-                source: None,
-            })
-        })?
     }
 
     /// Rebuilds every projection from scratch: folds the whole source again,
@@ -288,7 +306,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             self.projector.apply_event(&mut projection, &event)?;
             self.projections.save(&projection).await?;
             self.checkpoints
-                .advance(&consumer, event.sequence_number)
+                .advance(&consumer, event.sequence_number, None)
                 .await?;
             folded += 1;
         }
@@ -297,106 +315,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     }
 }
 
-impl<P: Projector + 'static> ProjectionRunner<P> {
-    /// Runs as one of several instances sharing the work: the source's streams
-    /// fall into `partitions` partitions, each followed by whichever instance
-    /// holds its lease, with a checkpoint per partition. Partitions whose
-    /// holder died are taken over. Runs until an error.
-    ///
-    /// # Errors
-    /// The first error of a partition, after the [`ErrorPolicy`] gave up.
-    pub async fn run_partitioned(
-        self: &Arc<Self>,
-        partitions: u32,
-        leases: Arc<dyn Leases>,
-    ) -> Result<()> {
-        let consumer = self.consumer_name()?;
-        // Dropping the join set (this future cancelled, or an error) aborts the
-        // partition tasks, whose leases are then released.
-        let mut held: HashSet<u32> = HashSet::new();
-        let mut running: JoinSet<(u32, Result<()>)> = JoinSet::new();
-        loop {
-            let free: Vec<u32> = (0..partitions).filter(|p| !held.contains(p)).collect();
-            for partition in free {
-                if let Some(lease) = leases.try_acquire(&consumer, partition).await? {
-                    info!(%consumer, partition, "took a partition");
-                    let runner = Arc::clone(self);
-                    running.spawn(async move {
-                        let result = runner.follow_leased(lease, partitions).await;
-                        (partition, result)
-                    });
-                    held.insert(partition);
-                }
-            }
-            let pause = tokio::time::sleep(TAKEOVER_INTERVAL);
-            tokio::select! {
-                Some(finished) = running.join_next() => {
-                    let (partition, result) = finished.map_err(|e| {
-                        Error::Store(eventblocks_core::Error::backend("a partition task failed", e))
-                    })?;
-                    held.remove(&partition);
-                    result?;
-                }
-                () = pause => {}
-            }
-        }
-    }
-
-    /// Follows a leased partition until the lease is lost (then returns `Ok`,
-    /// dropping the lease) or an error.
-    async fn follow_leased(&self, lease: Box<dyn Lease>, partitions: u32) -> Result<()> {
-        let partition = lease.partition();
-        let checkpoint = partition_checkpoint(lease.consumer(), partition, partitions)?;
-        let lost = lease.lost();
-        tokio::select! {
-            () = lost => {
-                warn!(partition, "lost the lease of a partition");
-                Ok(())
-            }
-            result = self.follow(&checkpoint, Some((partition, partitions))) => result,
-        }
-    }
-
-    /// Waits until every partition's checkpoint has reached `sequence_number`,
-    /// whichever instance holds them.
-    ///
-    /// # Errors
-    /// [`eventblocks_core::Error::Timeout`] after `timeout`.
-    pub async fn wait_until_partitioned(
-        &self,
-        partitions: u32,
-        sequence_number: u64,
-        timeout: Duration,
-    ) -> Result<()> {
-        let consumer = self.consumer_name()?;
-        let waiting = async {
-            loop {
-                let mut lowest = u64::MAX;
-                for partition in 0..partitions {
-                    let name = partition_checkpoint(&consumer, partition, partitions)?;
-                    lowest = lowest.min(self.checkpoints.load(&name).await?.unwrap_or(0));
-                }
-                if lowest >= sequence_number {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        tokio::time::timeout(timeout, waiting).await.map_err(|_| {
-            Error::Store(eventblocks_core::Error::Timeout {
-                outcome: eventblocks_core::WriteOutcome::NotWritten,
-                message: format!("partitions had not reached sequence number {sequence_number}")
-                    .into(),
-                source: None,
-            })
-        })?
-    }
-}
-
-fn raise(progress: &mut u64, to: u64) -> bool {
-    if to > *progress {
-        *progress = to;
-        return true;
-    }
-    false
+/// Whether `error` says the lease a write was made under was taken over.
+fn is_fenced(error: &Error) -> bool {
+    matches!(error, Error::Store(store) if store.is_fenced())
 }

@@ -1,0 +1,94 @@
+//! Fencing tokens in the table `<table>_fences`: raised when a lease is
+//! taken, checked and raised by every write made under a lease, atomically
+//! with it (see the SQL in `sql/fence/` and the fenced writes).
+
+use eventblocks_core::{Error, Fence, Result, WriteOutcome};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
+
+use crate::error;
+use crate::names::Names;
+
+/// The fencing statements, rendered once for the adapter's names.
+#[derive(Debug)]
+pub(crate) struct FenceStatements {
+    /// Admits a write under a fence, in the writer's transaction.
+    pub(crate) check: String,
+    /// Raises a partition's token when its lease is taken.
+    pub(crate) raise: String,
+    newest: String,
+}
+
+impl FenceStatements {
+    pub(crate) fn new(names: &Names) -> Self {
+        Self {
+            check: names.render(include_str!("../sql/fence/check.sql")),
+            raise: names.render(include_str!("../sql/fence/raise.sql")),
+            newest: names.render(
+                "SELECT token FROM {fences} WHERE consumer = $1::text AND partition = $2::bigint",
+            ),
+        }
+    }
+
+    /// The error refusing a write under `fence`, naming the newest token
+    /// stored (read in a statement of its own, so it sees the takeover that
+    /// refused the write).
+    pub(crate) async fn refusal(&self, client: &Client, fence: &Fence) -> Error {
+        let partition = i64::from(fence.partition());
+        let newest = client
+            .query_opt(&self.newest, &[&fence.consumer().as_str(), &partition])
+            .await;
+        match newest {
+            Ok(row) => {
+                let newest: i64 = row.map_or(0, |row| row.get(0));
+                fence.refused(u64::try_from(newest).unwrap_or(0))
+            }
+            Err(e) => error::database(e, "reading a fencing token", WriteOutcome::NotWritten),
+        }
+    }
+}
+
+/// A fence, or none, as the three bound parameters of a fenced write:
+/// consumer, partition and token, all NULL without a fence.
+#[derive(Debug)]
+pub(crate) struct FenceParameters<'a> {
+    consumer: Option<&'a str>,
+    partition: Option<i64>,
+    token: Option<i64>,
+}
+
+impl<'a> FenceParameters<'a> {
+    /// No fence: the write is not checked.
+    pub(crate) const NONE: FenceParameters<'static> = FenceParameters {
+        consumer: None,
+        partition: None,
+        token: None,
+    };
+
+    /// # Errors
+    /// [`Error::InvalidInput`] for a token beyond what PostgreSQL stores.
+    pub(crate) fn new(fence: Option<&'a Fence>) -> Result<Self> {
+        let Some(fence) = fence else {
+            return Ok(FenceParameters::NONE);
+        };
+        let token = token(fence.token())?;
+        Ok(Self {
+            consumer: Some(fence.consumer().as_str()),
+            partition: Some(i64::from(fence.partition())),
+            token: Some(token),
+        })
+    }
+
+    pub(crate) fn parameters(&self) -> [&(dyn ToSql + Sync); 3] {
+        [&self.consumer, &self.partition, &self.token]
+    }
+}
+
+/// A token as PostgreSQL stores it.
+///
+/// # Errors
+/// [`Error::InvalidInput`] beyond `i64::MAX`.
+pub(crate) fn token(token: u64) -> Result<i64> {
+    i64::try_from(token)
+        .map_err(|_| Error::invalid("fence", "the token is beyond the range PostgreSQL stores"))
+}

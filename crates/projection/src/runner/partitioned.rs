@@ -1,0 +1,100 @@
+//! Several instances of one runner sharing the work: each partition of the
+//! source is followed by the instance holding its lease, under the lease's
+//! fence.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventblocks_core::{partition_checkpoint, Lease, Leases};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::{is_fenced, ProjectionRunner, Target};
+use crate::error::{Error, Result};
+use crate::projector::Projector;
+
+/// How often a partitioned runner looks for partitions nobody holds.
+const TAKEOVER_INTERVAL: Duration = Duration::from_millis(250);
+
+impl<P: Projector + 'static> ProjectionRunner<P> {
+    /// Runs as one of several instances sharing the work: the source's streams
+    /// fall into `partitions` partitions, each followed by whichever instance
+    /// holds its lease, with a checkpoint per partition. Partitions whose
+    /// holder died are taken over.
+    ///
+    /// Every projection save and checkpoint advance of a partition carries its
+    /// lease's [`Fence`](eventblocks_core::Fence): if the lease is lost while
+    /// this instance is stalled (inside a handler, say) and another instance
+    /// takes the partition over, the stores refuse this instance's later
+    /// writes, and it stops following the partition as it does when it
+    /// notices the loss. Runs until an error.
+    ///
+    /// # Errors
+    /// The first error of a partition, after the
+    /// [`ErrorPolicy`](super::ErrorPolicy) gave up.
+    pub async fn run_partitioned(
+        self: &Arc<Self>,
+        partitions: u32,
+        leases: Arc<dyn Leases>,
+    ) -> Result<()> {
+        let consumer = self.consumer_name()?;
+        self.progress
+            .send_modify(|progress| progress.run_with(partitions));
+        // Dropping the join set (this future cancelled, or an error) aborts the
+        // partition tasks, whose leases are then released.
+        let mut held: HashSet<u32> = HashSet::new();
+        let mut running: JoinSet<(u32, Result<()>)> = JoinSet::new();
+        loop {
+            let free: Vec<u32> = (0..partitions).filter(|p| !held.contains(p)).collect();
+            for partition in free {
+                if let Some(lease) = leases.try_acquire(&consumer, partition).await? {
+                    info!(%consumer, partition, token = lease.token(), "took a partition");
+                    let runner = Arc::clone(self);
+                    running.spawn(async move {
+                        let result = runner.follow_leased(lease, partitions).await;
+                        (partition, result)
+                    });
+                    held.insert(partition);
+                }
+            }
+            let pause = tokio::time::sleep(TAKEOVER_INTERVAL);
+            tokio::select! {
+                Some(finished) = running.join_next() => {
+                    let (partition, result) = finished.map_err(|e| {
+                        Error::Store(eventblocks_core::Error::backend("a partition task failed", e))
+                    })?;
+                    held.remove(&partition);
+                    result?;
+                }
+                () = pause => {}
+            }
+        }
+    }
+
+    /// Follows a leased partition until the lease is lost or a store refuses
+    /// a write under its fence (then returns `Ok`, dropping the lease), or an
+    /// error.
+    async fn follow_leased(&self, lease: Box<dyn Lease>, partitions: u32) -> Result<()> {
+        let partition = lease.partition();
+        let target = Target {
+            checkpoint: partition_checkpoint(lease.consumer(), partition, partitions)?,
+            partition: Some((partition, partitions)),
+            fence: Some(lease.fence()),
+        };
+        let lost = lease.lost();
+        tokio::select! {
+            () = lost => {
+                warn!(partition, "lost the lease of a partition");
+                Ok(())
+            }
+            result = self.follow(&target) => match result {
+                Err(error) if is_fenced(&error) => {
+                    warn!(partition, %error, "another instance took the partition over");
+                    Ok(())
+                }
+                result => result,
+            },
+        }
+    }
+}
