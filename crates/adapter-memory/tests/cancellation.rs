@@ -1,16 +1,30 @@
-//! The cancellation harness on the in-memory adapter.
+//! The cancellation harness on the in-memory adapter and stores.
 
 use std::sync::Arc;
 
 use eventblocks_core::EventStore;
-use eventblocks_memory::MemoryAdapter;
+use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryLeases};
+use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
 use eventblocks_testkit::cancellation::{CancellationFixture, NothingHeld};
+use eventblocks_testkit::runner::RunnerFixture;
+use futures::FutureExt;
 
 eventblocks_testkit::cancellation_suite!(|| async {
-    let store = EventStore::new(MemoryAdapter::with_page_size(100));
+    let events = EventStore::new(MemoryAdapter::with_page_size(100));
+    let leases = MemoryLeases::new();
+    let stores = RunnerFixture {
+        events: events.clone(),
+        projections: ProjectionStore::new(MemoryProjectionStore::new()),
+        checkpoints: Arc::new(MemoryCheckpointStore::new()),
+        leases: Arc::new(leases.clone()),
+        revoke: Arc::new(move |consumer, partition| {
+            leases.revoke(&consumer, partition);
+            async {}.boxed()
+        }),
+    };
     CancellationFixture {
-        observer: store.clone(),
-        store,
+        stores,
+        observer: events,
         leftovers: Arc::new(NothingHeld),
     }
 });

@@ -12,15 +12,14 @@ use eventblocks_postgres::PostgresAdapter;
 use eventblocks_testkit::cancellation::CancellationFixture;
 
 async fn fixture() -> CancellationFixture {
-    let test = common::adapter_with(|builder| builder.pool_size(4).page_size(100)).await;
-    let schema = test.schema.clone();
+    let (stores, schema) = common::runner_fixture(4).await;
     let observer = PostgresAdapter::builder()
         .url(common::database_url())
         .schema(&schema)
         .build()
         .expect("a valid configuration");
     CancellationFixture {
-        store: EventStore::new(test),
+        stores,
         observer: EventStore::new(observer),
         leftovers: Arc::new(
             SessionLeftovers::connect(&common::database_url(), &schema)

@@ -59,6 +59,22 @@ pub enum SerialisationGuarantee {
 ///   an event, however many writers commit concurrently.
 /// - **Read-your-writes.** A stream scan or `latest` of a stream right after a save
 ///   returns sees the saved events.
+///
+/// # Cancellation
+/// Every `.await` is a point where the caller may drop the future (a timeout, a
+/// `select!`), and so is every item of a returned stream. Dropping any of them
+/// at any point must leave no connection back in a pool inside a transaction
+/// or holding a lock (close a connection whose state is unknown instead), no
+/// lock held on the server, and no partial write; a save that returned `Ok`
+/// stays durable, and a dropped save may or may not have committed, so that its
+/// idempotent retry stores it exactly once. The testkit's `cancellation`
+/// harness checks this by dropping every operation after every number of polls.
+///
+/// # Bounds
+/// Requests arrive within [`MAX_EVENTS_PER_SAVE`](crate::MAX_EVENTS_PER_SAVE)
+/// and [`MAX_SAVE_BYTES`](crate::MAX_SAVE_BYTES); a save of any accepted size
+/// must succeed or fail for its own reasons, never exhaust a resource the
+/// backend shares with others (a server's lock table, its memory).
 #[async_trait]
 pub trait StorageAdapter: Send + Sync + fmt::Debug + 'static {
     /// Carries out an atomic save of one or more streams of one category and

@@ -11,7 +11,15 @@ use eventblocks_core::{
     async_trait, EventSourceIdentifier, EventStore, EventStream, Name, Result, SaveRequest,
     ScanRequest, StorageAdapter, StoredEvent,
 };
-use eventblocks_postgres::{PostgresAdapter, PostgresAdapterBuilder};
+use eventblocks_core::{CheckpointStore, Fence};
+use eventblocks_postgres::{
+    PostgresAdapter, PostgresAdapterBuilder, PostgresCheckpointStore, PostgresLeases,
+    PostgresProjectionStore,
+};
+use eventblocks_projection::ProjectionStore;
+use eventblocks_testkit::runner::RunnerFixture;
+use futures::FutureExt;
+use std::sync::Arc;
 
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -49,7 +57,11 @@ pub async fn adapter_with(
     let builder = PostgresAdapter::builder()
         .url(url_named(&schema))
         .schema(&schema)
-        .pool_size(8);
+        .pool_size(8)
+        // Tests share the server, and a test's long transaction holds every
+        // other test's read horizon back: let scans wait it out rather than
+        // trail (as they may, documented, after `horizon_wait`).
+        .horizon_wait(std::time::Duration::from_secs(10));
     let adapter = configure(builder).build().expect("a valid configuration");
     adapter.migrate().await.unwrap_or_else(|error| {
         panic!("could not migrate a test schema at DATABASE_URL ({error}); is PostgreSQL running?")
@@ -158,4 +170,52 @@ pub async fn end_lease_session(adapter: &PostgresAdapter, consumer: &Name, parti
         )
         .await
         .expect("end a lease's session");
+}
+
+/// Checkpoints that keep the test's schema alive until the fixture is dropped.
+#[derive(Debug)]
+struct SchemaCheckpoints {
+    checkpoints: PostgresCheckpointStore,
+    _schema: TestAdapter,
+}
+
+#[async_trait]
+impl CheckpointStore for SchemaCheckpoints {
+    async fn load(&self, consumer: &Name) -> Result<Option<u64>> {
+        self.checkpoints.load(consumer).await
+    }
+
+    async fn advance(
+        &self,
+        consumer: &Name,
+        sequence_number: u64,
+        fence: Option<&Fence>,
+    ) -> Result<bool> {
+        self.checkpoints
+            .advance(consumer, sequence_number, fence)
+            .await
+    }
+}
+
+/// A runner fixture whose stores share one fresh schema (dropped with it), and
+/// the schema's name.
+pub async fn runner_fixture(pool_size: usize) -> (RunnerFixture, String) {
+    let test = adapter_with(|builder| builder.pool_size(pool_size)).await;
+    let schema = test.schema.clone();
+    let adapter = test.adapter.clone();
+    let revoking = adapter.clone();
+    let fixture = RunnerFixture {
+        events: EventStore::new(adapter.clone()),
+        projections: ProjectionStore::new(PostgresProjectionStore::new(&adapter)),
+        checkpoints: Arc::new(SchemaCheckpoints {
+            checkpoints: PostgresCheckpointStore::new(&adapter),
+            _schema: test,
+        }),
+        leases: Arc::new(PostgresLeases::new(&adapter)),
+        revoke: Arc::new(move |consumer, partition| {
+            let adapter = revoking.clone();
+            async move { end_lease_session(&adapter, &consumer, partition).await }.boxed()
+        }),
+    };
+    (fixture, schema)
 }

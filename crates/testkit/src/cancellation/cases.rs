@@ -15,7 +15,7 @@ use super::{assert_nothing_held, drop_after_polls, CancellationFixture, Ending, 
 use crate::builders::events;
 
 /// A bound on the polls any operation may need; reaching it fails the case.
-const MAX_POLLS: usize = 500;
+pub(super) const MAX_POLLS: usize = 500;
 
 /// Drops made under random short timeouts, per operation.
 const RANDOM_TIMEOUTS: usize = 40;
@@ -96,7 +96,7 @@ fn after(expected: &[Uuid]) -> WriteCondition {
 /// retry (same events, same condition) stores it exactly once, and a publish
 /// that completed is visible to other sessions.
 pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: CancellationFixture) {
-    let handle = stream(&fixture.store, "cancelled", "publish");
+    let handle = stream(&fixture.stores.events, "cancelled", "publish");
     let mut expected = Vec::new();
     for polls in 1..=MAX_POLLS {
         let batch = events("dropped", 2);
@@ -125,7 +125,7 @@ pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: Cancellation
 pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
     fixture: CancellationFixture,
 ) {
-    let handle = stream(&fixture.store, "cancelled", "timeouts");
+    let handle = stream(&fixture.stores.events, "cancelled", "timeouts");
     let mut expected = Vec::new();
     for _ in 0..RANDOM_TIMEOUTS {
         let batch = events("timed-out", 3);
@@ -154,12 +154,13 @@ pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
 /// polls, is all or nothing, and its retry stores it once.
 pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: CancellationFixture) {
     let category = fixture
-        .store
+        .stores
+        .events
         .category("cancelled-category")
         .unwrap_or_else(|error| panic!("a valid category: {error}"));
     let streams: Vec<StreamHandle> = ["a", "b", "c"]
         .iter()
-        .map(|name| stream(&fixture.store, "cancelled-category", name))
+        .map(|name| stream(&fixture.stores.events, "cancelled-category", name))
         .collect();
     let mut expected: Vec<Vec<Uuid>> = vec![Vec::new(); streams.len()];
     for polls in 1..=MAX_POLLS {
@@ -209,7 +210,7 @@ pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: CancellationF
 /// Scans of every target and `latest`, dropped after every number of polls,
 /// leave nothing held, and the store keeps serving reads.
 pub async fn dropped_reads_leave_nothing_held(fixture: CancellationFixture) {
-    let handle = stream(&fixture.store, "cancelled-reads", "s");
+    let handle = stream(&fixture.stores.events, "cancelled-reads", "s");
     for _ in 0..5 {
         promptly(
             "a publish",
@@ -220,7 +221,7 @@ pub async fn dropped_reads_leave_nothing_held(fixture: CancellationFixture) {
     }
     for what in Read::ALL {
         for polls in 1..=MAX_POLLS {
-            let ending = drop_after_polls(what.run(&fixture.store, &handle), polls).await;
+            let ending = drop_after_polls(what.run(&fixture.stores.events, &handle), polls).await;
             let how = format!("{what:?} dropped after {polls} polls");
             assert_nothing_held(&*fixture.leftovers, &how).await;
             let read = promptly("a read", handle.read())
@@ -277,7 +278,7 @@ impl Read {
 /// A subscription dropped after every number of polls while it catches up,
 /// and while it waits live for new events, leaves nothing held.
 pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFixture) {
-    let handle = stream(&fixture.store, "cancelled-subscription", "s");
+    let handle = stream(&fixture.stores.events, "cancelled-subscription", "s");
     promptly(
         "a publish",
         handle.publish(events("read", 300), WriteCondition::NoCondition),
@@ -289,7 +290,8 @@ pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFix
             .page_size(50)
             .poll_interval(Duration::from_millis(5));
         fixture
-            .store
+            .stores
+            .events
             .log()
             .subscribe(options)
             .unwrap_or_else(|error| panic!("subscribing failed: {error}"))
@@ -338,7 +340,11 @@ pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFix
     }
 }
 
-async fn check_reads_after(fixture: &CancellationFixture, handle: &StreamHandle, how: &str) {
+pub(super) async fn check_reads_after(
+    fixture: &CancellationFixture,
+    handle: &StreamHandle,
+    how: &str,
+) {
     assert_nothing_held(&*fixture.leftovers, how).await;
     promptly("a read", handle.read())
         .await
@@ -356,6 +362,10 @@ macro_rules! __with_cancellation_cases {
             a_dropped_category_publish_is_all_or_nothing,
             dropped_reads_leave_nothing_held,
             a_dropped_subscription_leaves_nothing_held,
+            a_dropped_checkpoint_advance_moves_it_at_most_once,
+            a_dropped_lease_acquisition_leaves_the_partition_free,
+            a_dropped_projection_save_or_search_leaves_one_projection,
+            a_runner_dropped_at_any_point_converges_exactly,
         }
     };
 }

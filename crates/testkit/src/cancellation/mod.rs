@@ -2,6 +2,10 @@
 //! an operation (a timeout, a `select!`), and dropping it anywhere must leave
 //! the backend as the design's "Cancellation" rules say:
 //!
+//! Operations: publish, category publish, scans of every target, `latest`,
+//! subscriptions; checkpoint advances, lease acquisition and release,
+//! projection saves and searches, and runner steps.
+//!
 //! - nothing stranded on the server or in a pool (no connection idle inside a
 //!   transaction, no lock), which the backend's [`Leftovers`] reports;
 //! - an operation that returned `Ok` is durable and visible to other sessions
@@ -21,6 +25,7 @@
 //! ```
 
 mod cases;
+mod consumers;
 mod poll;
 
 use std::fmt;
@@ -29,7 +34,10 @@ use std::time::Duration;
 
 use eventblocks_core::{async_trait, EventStore};
 
+use crate::runner::RunnerFixture;
+
 pub use cases::*;
+pub use consumers::*;
 pub use poll::{drop_after_polls, Ending};
 
 /// What a backend shows of the resources a dropped operation could strand.
@@ -52,14 +60,15 @@ impl Leftovers for NothingHeld {
     }
 }
 
-/// A store to cancel operations on, and the means to check what they left.
+/// The stores to cancel operations on, and the means to check what they left.
 #[derive(Debug, Clone)]
 pub struct CancellationFixture {
-    /// The store whose operations are dropped.
-    pub store: EventStore,
-    /// Another store on the same backend through other connections: what it
-    /// sees is visible to other sessions. May be a clone of `store` for
-    /// backends without sessions.
+    /// The event store, projection store, checkpoints and leases whose
+    /// operations are dropped, all on one backend.
+    pub stores: RunnerFixture,
+    /// Another event store on the same backend through other connections:
+    /// what it sees is visible to other sessions. May be a clone of the event
+    /// store for backends without sessions.
     pub observer: EventStore,
     /// What the backend holds that it should not.
     pub leftovers: Arc<dyn Leftovers>,

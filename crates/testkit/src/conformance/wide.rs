@@ -40,10 +40,10 @@ fn writes(
         .collect()
 }
 
-/// A save of as many streams as a save may hold succeeds, and so do two
-/// concurrent saves of 20,000 streams each: no size the API accepts may exhaust
-/// a resource of the backend (PostgreSQL's shared lock table holds 64 locks
-/// per allowed connection, for the whole server).
+/// A save of 20,000 streams succeeds, and so do two concurrent saves of 8,000
+/// streams each: no size the API accepts may exhaust a resource of the backend
+/// (PostgreSQL's shared lock table holds 64 locks per allowed connection, for
+/// the whole server: 6,400 with the default 100 connections).
 pub async fn saves_of_thousands_of_streams_succeed(store: EventStore) {
     let wide = category(&store, "wide");
     let stored = wide

@@ -172,7 +172,10 @@ impl CheckpointStore for FlakyCheckpoints {
     }
 }
 
-fn runner<P: Projector + 'static>(fixture: &RunnerFixture, projector: P) -> ProjectionRunner<P> {
+pub(crate) fn runner<P: Projector + 'static>(
+    fixture: &RunnerFixture,
+    projector: P,
+) -> ProjectionRunner<P> {
     runner_with(fixture, projector, fixture.checkpoints.clone())
 }
 
@@ -199,7 +202,7 @@ fn stream(name: &str) -> StreamIdentifier {
     StreamIdentifier::new(CATEGORY, name).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn consumer(name: &str) -> Name {
+pub(crate) fn consumer(name: &str) -> Name {
     Name::new("consumer", name).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -227,7 +230,7 @@ async fn publish_to(
 
 /// Publishes `count` events round-robin over `streams` streams; the last
 /// sequence number.
-async fn publish(
+pub(crate) async fn publish(
     events: &EventStore,
     streams: usize,
     count: usize,
@@ -252,7 +255,7 @@ async fn projections_of(projections: &ProjectionStore, name: &str) -> Vec<Stored
     page.projections
 }
 
-async fn read_model(projections: &ProjectionStore) -> HashMap<String, Totals> {
+pub(crate) async fn read_model(projections: &ProjectionStore) -> HashMap<String, Totals> {
     projections_of(projections, "tally")
         .await
         .into_iter()
