@@ -82,7 +82,7 @@ const SETTLE: Duration = Duration::from_secs(10);
 const PROMPTLY: Duration = Duration::from_secs(5);
 
 /// Waits until the backend holds nothing it should not, failing the case with
-/// what it still holds after [`SETTLE`].
+/// what it still holds after ten seconds.
 pub async fn assert_nothing_held(leftovers: &dyn Leftovers, after: &str) {
     let deadline = tokio::time::Instant::now() + SETTLE;
     loop {
