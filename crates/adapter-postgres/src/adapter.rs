@@ -164,7 +164,6 @@ impl fmt::Debug for PostgresAdapter {
 #[async_trait]
 impl StorageAdapter for PostgresAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-        request.check_event_sizes(self.inner.settings.max_event_bytes)?;
         let saving = save::save(&self.inner, request);
         let events = tokio::time::timeout(self.inner.settings.operation_timeout, saving)
             .await

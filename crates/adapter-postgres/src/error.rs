@@ -15,14 +15,13 @@ pub(crate) fn database(
     let Some(code) = error.code().cloned() else {
         return connection(error, what, outcome);
     };
-    let message = format!("{what}: {}", describe(&error));
-    if code == SqlState::T_R_SERIALIZATION_FAILURE || code == SqlState::T_R_DEADLOCK_DETECTED {
-        return Error::Conflict {
-            message: message.into(),
-            source: Some(error.into()),
-        };
-    }
-    if code == SqlState::UNIQUE_VIOLATION {
+    let mut message = format!("{what}: {}", describe(&error));
+    let retryable_conflict = [
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::UNIQUE_VIOLATION,
+    ];
+    if retryable_conflict.contains(&code) {
         return Error::Conflict {
             message: message.into(),
             source: Some(error.into()),
@@ -35,29 +34,34 @@ pub(crate) fn database(
             source: Some(error.into()),
         };
     }
-    if code.code().starts_with("08")
-        || code == SqlState::ADMIN_SHUTDOWN
-        || code == SqlState::CRASH_SHUTDOWN
-        || code == SqlState::CANNOT_CONNECT_NOW
-        || code == SqlState::TOO_MANY_CONNECTIONS
-    {
+    if is_unavailable(&code) {
         return Error::Unavailable {
             outcome,
             message: message.into(),
             source: Some(error.into()),
         };
     }
-    if code == SqlState::UNDEFINED_TABLE || code == SqlState::UNDEFINED_FUNCTION {
-        let message = format!("{message} (has `migrate()` been run for this schema?)");
-        return Error::Backend {
-            message: message.into(),
-            source: Some(error.into()),
-        };
+    let missing_object = [
+        SqlState::UNDEFINED_TABLE,
+        SqlState::UNDEFINED_FUNCTION,
+        SqlState::INVALID_SCHEMA_NAME,
+    ];
+    if missing_object.contains(&code) {
+        message.push_str(" (has `migrate()` been run for this schema?)");
     }
     Error::Backend {
         message: message.into(),
         source: Some(error.into()),
     }
+}
+
+/// Whether the server is down, starting, full or gone: worth waiting out.
+fn is_unavailable(code: &SqlState) -> bool {
+    code.code().starts_with("08")
+        || *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::CRASH_SHUTDOWN
+        || *code == SqlState::CANNOT_CONNECT_NOW
+        || *code == SqlState::TOO_MANY_CONNECTIONS
 }
 
 /// A failure without a SQLSTATE: the connection broke or could not be used.

@@ -119,59 +119,20 @@ pub trait StorageAdapter: Send + Sync + fmt::Debug + 'static {
     /// The largest event the backend accepts: the bytes of its payload's and
     /// metadata's JSON text together. [`crate::EventStore`] rejects a save
     /// holding a larger event with [`crate::Error::InvalidInput`] before the
-    /// adapter sees it, so one oversized event cannot tie up a connection or the
-    /// log. The default is [`DEFAULT_MAX_EVENT_BYTES`]; make it configurable
-    /// when the backend can take more, and check it again in
-    /// [`save`](Self::save) (with [`SaveRequest::check_event_sizes`]) for
-    /// callers that bypass the store. A wrapper around another adapter must
-    /// forward this method, or the limit falls back to the default.
+    /// adapter sees it (with [`SaveRequest::check_event_sizes`]), so one
+    /// oversized event cannot tie up a connection or the log, and the adapter
+    /// never checks it itself. The default is [`DEFAULT_MAX_EVENT_BYTES`]; make
+    /// it configurable when the backend can take more. A wrapper around another
+    /// adapter must forward this method, or the limit falls back to the default.
     fn max_event_bytes(&self) -> usize {
         DEFAULT_MAX_EVENT_BYTES
     }
 }
 
-#[async_trait]
-impl<T: StorageAdapter + ?Sized> StorageAdapter for Arc<T> {
-    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-        (**self).save(request).await
-    }
-
-    fn scan(&self, request: ScanRequest) -> EventStream {
-        (**self).scan(request)
-    }
-
-    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
-        (**self).latest(target).await
-    }
-
-    fn wake_ups(&self) -> Option<WakeUps> {
-        (**self).wake_ups()
-    }
-
-    fn max_event_bytes(&self) -> usize {
-        (**self).max_event_bytes()
-    }
-}
-
-#[async_trait]
-impl<T: StorageAdapter + ?Sized> StorageAdapter for Box<T> {
-    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-        (**self).save(request).await
-    }
-
-    fn scan(&self, request: ScanRequest) -> EventStream {
-        (**self).scan(request)
-    }
-
-    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
-        (**self).latest(target).await
-    }
-
-    fn wake_ups(&self) -> Option<WakeUps> {
-        (**self).wake_ups()
-    }
-
-    fn max_event_bytes(&self) -> usize {
-        (**self).max_event_bytes()
-    }
-}
+crate::__forward_trait!(StorageAdapter, [Arc, Box] {
+    async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>>;
+    sync fn scan(&self, request: ScanRequest) -> EventStream;
+    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>>;
+    sync fn wake_ups(&self) -> Option<WakeUps>;
+    sync fn max_event_bytes(&self) -> usize;
+});

@@ -1,6 +1,8 @@
 //! Durable consumer checkpoints: the last sequence number a named consumer has
 //! processed.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
@@ -50,18 +52,7 @@ pub trait CheckpointStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<bool>;
 }
 
-#[async_trait]
-impl<T: CheckpointStore + ?Sized> CheckpointStore for std::sync::Arc<T> {
-    async fn load(&self, consumer: &Name) -> Result<Option<u64>> {
-        (**self).load(consumer).await
-    }
-
-    async fn advance(
-        &self,
-        consumer: &Name,
-        sequence_number: u64,
-        fence: Option<&Fence>,
-    ) -> Result<bool> {
-        (**self).advance(consumer, sequence_number, fence).await
-    }
-}
+crate::__forward_trait!(CheckpointStore, [Arc, Box] {
+    async fn load(&self, consumer: &Name) -> Result<Option<u64>>;
+    async fn advance(&self, consumer: &Name, sequence_number: u64, fence: Option<&Fence>) -> Result<bool>;
+});

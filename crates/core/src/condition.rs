@@ -43,6 +43,7 @@ impl StreamState {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WriteCondition {
     /// Always holds.
     #[default]
@@ -114,7 +115,34 @@ impl WriteCondition {
                 left.validate(field)?;
                 right.validate(field)
             }
-            _ => Ok(()),
+            Self::NoCondition | Self::StreamIsEmpty | Self::PositionIs(_) => Ok(()),
+        }
+    }
+
+    /// A stream state that meets the condition, read off the positions it
+    /// names (an empty stream first, then each named position in turn);
+    /// `None` when none of them meets it.
+    ///
+    /// Adapters that write optimistically, in one round trip, use it as their
+    /// guess of the state they will find, and decide again from the real state
+    /// when the guess was wrong.
+    pub fn likely_state(&self) -> Option<StreamState> {
+        let mut candidates = vec![None];
+        self.named_positions(&mut candidates);
+        candidates
+            .into_iter()
+            .map(StreamState::new)
+            .find(|state| self.is_met_by(state))
+    }
+
+    fn named_positions(&self, into: &mut Vec<Option<u64>>) {
+        match self {
+            Self::PositionIs(position) => into.push(*position),
+            Self::And(left, right) | Self::Or(left, right) => {
+                left.named_positions(into);
+                right.named_positions(into);
+            }
+            Self::NoCondition | Self::StreamIsEmpty => {}
         }
     }
 }

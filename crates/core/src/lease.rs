@@ -2,6 +2,7 @@
 //! its work so that each partition is processed by one of them at a time.
 
 use std::hash::Hasher;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -109,6 +110,18 @@ pub trait Leases: Send + Sync + std::fmt::Debug + 'static {
     /// Backend failures.
     async fn try_acquire(&self, consumer: &Name, partition: u32) -> Result<Option<Box<dyn Lease>>>;
 }
+
+crate::__forward_trait!(Lease, [Box] {
+    sync fn consumer(&self) -> &Name;
+    sync fn partition(&self) -> u32;
+    sync fn token(&self) -> u64;
+    sync fn fence(&self) -> Fence;
+    sync fn lost(&self) -> BoxFuture<'static, ()>;
+});
+
+crate::__forward_trait!(Leases, [Arc, Box] {
+    async fn try_acquire(&self, consumer: &Name, partition: u32) -> Result<Option<Box<dyn Lease>>>;
+});
 
 /// The checkpoint name of one partition of a consumer: `consumer` for a consumer
 /// with a single partition, `consumer#partition` otherwise.

@@ -6,6 +6,7 @@ mod condition;
 mod error;
 mod event;
 mod fence;
+mod forward;
 mod identifier;
 mod json;
 mod lease;

@@ -63,20 +63,11 @@ pub trait ProjectionStorageAdapter: Send + Sync + std::fmt::Debug + 'static {
     async fn count(&self, filters: &[Filter]) -> Result<u64>;
 }
 
-#[async_trait]
-impl<T: ProjectionStorageAdapter + ?Sized> ProjectionStorageAdapter for Arc<T> {
-    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()> {
-        (**self).save(projection, fence).await
-    }
-
-    async fn search(&self, search: &Search) -> Result<Page> {
-        (**self).search(search).await
-    }
-
-    async fn count(&self, filters: &[Filter]) -> Result<u64> {
-        (**self).count(filters).await
-    }
-}
+eventblocks_core::__forward_trait!(ProjectionStorageAdapter, [Arc, Box] {
+    async fn save(&self, projection: StoredProjection, fence: Option<&Fence>) -> Result<()>;
+    async fn search(&self, search: &Search) -> Result<Page>;
+    async fn count(&self, filters: &[Filter]) -> Result<u64>;
+});
 
 /// The facade applications use: typed saves and loads, searches.
 #[derive(Debug, Clone)]

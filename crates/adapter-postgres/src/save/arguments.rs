@@ -26,14 +26,9 @@ impl Expected {
             .iter()
             .map(|write| match &write.condition {
                 WriteCondition::NoCondition => Some(Self::AnyState),
-                condition => {
-                    let mut candidates = vec![None];
-                    mentioned_positions(condition, &mut candidates);
-                    candidates
-                        .into_iter()
-                        .find(|last| condition.is_met_by(&StreamState::new(*last)))
-                        .map(Self::Last)
-                }
+                condition => condition
+                    .likely_state()
+                    .map(|state| Self::Last(state.last_position)),
             })
             .collect()
     }
@@ -44,17 +39,6 @@ impl Expected {
             .iter()
             .map(|state| Self::Last(state.last_position))
             .collect()
-    }
-}
-
-fn mentioned_positions(condition: &WriteCondition, into: &mut Vec<Option<u64>>) {
-    match condition {
-        WriteCondition::PositionIs(position) => into.push(*position),
-        WriteCondition::And(left, right) | WriteCondition::Or(left, right) => {
-            mentioned_positions(left, into);
-            mentioned_positions(right, into);
-        }
-        _ => {}
     }
 }
 

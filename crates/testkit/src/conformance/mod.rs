@@ -1,4 +1,5 @@
-//! The event-store conformance suite: every behaviour DESIGN.md promises, as
+//! The event-store conformance suite: every behaviour the adapter contract
+//! ([`eventblocks_core::StorageAdapter`]) promises, as
 //! cases any adapter runs.
 //!
 //! Run it with one macro in a test file of your adapter's crate; each case
