@@ -15,6 +15,7 @@ use crate::config::PostgresAdapterBuilder;
 use crate::connect::Connector;
 use crate::names::Names;
 use crate::notify::Notifications;
+use crate::statements::Statements;
 use crate::{error, save, scan, schema};
 
 /// A [`StorageAdapter`] that keeps events in PostgreSQL.
@@ -41,27 +42,6 @@ pub(crate) struct Settings {
     pub(crate) horizon_wait: Duration,
     pub(crate) operation_timeout: Duration,
     pub(crate) max_event_bytes: usize,
-}
-
-/// The adapter's SQL, rendered once for its schema and table.
-pub(crate) struct Statements {
-    pub(crate) save: String,
-    pub(crate) lock_streams: String,
-    pub(crate) select_events: String,
-    pub(crate) horizon_log: String,
-    pub(crate) horizon_category: String,
-}
-
-impl Statements {
-    fn new(names: &Names) -> Self {
-        Self {
-            save: names.render(include_str!("../sql/save.sql")),
-            lock_streams: names.render(include_str!("../sql/lock_streams.sql")),
-            select_events: names.render(include_str!("../sql/select_events.sql")),
-            horizon_log: names.render(include_str!("../sql/horizon_log.sql")),
-            horizon_category: names.render(include_str!("../sql/horizon_category.sql")),
-        }
-    }
 }
 
 impl PostgresAdapter {
@@ -94,7 +74,11 @@ impl PostgresAdapter {
         listen: Option<Connector>,
     ) -> Self {
         let sql = Statements::new(&names);
-        let notifications = Notifications::new(names.notification_channel(), listen);
+        let notifications = Notifications::new(
+            names.notification_channel(),
+            sql.events.notify.clone(),
+            listen,
+        );
         Self {
             inner: Arc::new(Inner {
                 pool,
@@ -116,7 +100,7 @@ impl PostgresAdapter {
     /// the schema.
     pub async fn migrate(&self) -> Result<usize> {
         let mut client = self.inner.pool.get().await.map_err(error::pool)?;
-        schema::migrate(&mut client, &self.inner.names).await
+        schema::migrate(&mut client, &self.inner).await
     }
 
     /// The newest schema version this build of the adapter knows.

@@ -1,14 +1,14 @@
 //! Durable consumer checkpoints, fenced when written under a lease.
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{CheckpointStore, Error, Fence, Name, Result, WriteOutcome};
 
 use crate::adapter::PostgresAdapter;
-use crate::fence::{FenceParameters, FenceStatements};
-use crate::{error, projection};
+use crate::error;
+use crate::fence::FenceParameters;
+use crate::statements::Statements;
 
 /// Checkpoints in the table `<table>_checkpoints` beside the adapter's events,
 /// which [`PostgresAdapter::migrate`] creates.
@@ -41,43 +41,18 @@ use crate::{error, projection};
 #[derive(Clone)]
 pub struct PostgresCheckpointStore {
     pub(crate) adapter: PostgresAdapter,
-    pub(crate) sql: Arc<CheckpointStatements>,
-}
-
-/// The statements of checkpoints and units of work, rendered once.
-#[derive(Debug)]
-pub(crate) struct CheckpointStatements {
-    load: String,
-    /// Fenced: consumer, sequence number, then the fence's three parameters.
-    pub(crate) advance: String,
-    pub(crate) claim: String,
-    pub(crate) lock: String,
-    pub(crate) projection_save: String,
-    pub(crate) projection_key: String,
-    pub(crate) fence: FenceStatements,
 }
 
 impl PostgresCheckpointStore {
     /// A store sharing `adapter`'s pool, schema and table names.
     pub fn new(adapter: &PostgresAdapter) -> Self {
-        let names = &adapter.inner.names;
-        let sql = CheckpointStatements {
-            load: names.render("SELECT sequence_number FROM {checkpoints} WHERE consumer = $1"),
-            advance: names.render(include_str!("../sql/checkpoint_advance.sql")),
-            claim: names.render(
-                "INSERT INTO {checkpoints} (consumer, sequence_number) VALUES ($1, 0)
-                 ON CONFLICT (consumer) DO NOTHING;",
-            ),
-            lock: names
-                .render("SELECT sequence_number FROM {checkpoints} WHERE consumer = $1 FOR UPDATE"),
-            projection_save: names.render(include_str!("../sql/projection_save.sql")),
-            projection_key: projection::primary_key(names),
-            fence: FenceStatements::new(names),
-        };
         Self {
             adapter: adapter.clone(),
-            sql: Arc::new(sql),
         }
+    }
+
+    pub(crate) fn sql(&self) -> &Statements {
+        &self.adapter.inner.sql
     }
 }
 
@@ -94,7 +69,7 @@ impl CheckpointStore for PostgresCheckpointStore {
     async fn load(&self, consumer: &Name) -> Result<Option<u64>> {
         let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
         let row = client
-            .query_opt(&self.sql.load, &[&consumer.as_str()])
+            .query_opt(&self.sql().checkpoints.load, &[&consumer.as_str()])
             .await
             .map_err(|e| error::database(e, "reading a checkpoint", WriteOutcome::NotWritten))?;
         let Some(row) = row else { return Ok(None) };
@@ -115,7 +90,7 @@ impl CheckpointStore for PostgresCheckpointStore {
         let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
         let row = client
             .query_one(
-                &self.sql.advance,
+                &self.sql().checkpoints.advance,
                 &[
                     &consumer.as_str(),
                     &sequence_number,
@@ -128,7 +103,7 @@ impl CheckpointStore for PostgresCheckpointStore {
             .map_err(|e| error::database(e, "advancing a checkpoint", WriteOutcome::Unknown))?;
         let (admitted, moved): (bool, bool) = (row.get(0), row.get(1));
         match fence {
-            Some(fence) if !admitted => Err(self.sql.fence.refusal(&client, fence).await),
+            Some(fence) if !admitted => Err(self.sql().fences.refusal(&client, fence).await),
             _ => Ok(moved),
         }
     }

@@ -2,19 +2,23 @@
 //! transaction, under a lease's fence when the consumer is partitioned.
 
 use std::fmt;
-use std::sync::Arc;
 
 use eventblocks_core::{Fence, Name, Result, WriteOutcome};
+#[cfg(feature = "projections")]
 use eventblocks_projection::{Projection, StoredProjection};
 use futures::future::join;
+#[cfg(feature = "projections")]
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use crate::checkpoint::{position, CheckpointStatements, PostgresCheckpointStore};
+use crate::adapter::PostgresAdapter;
+use crate::checkpoint::{position, PostgresCheckpointStore};
 use crate::error;
 use crate::fence::FenceParameters;
+#[cfg(feature = "projections")]
 use crate::projection::{self, ProjectionParameters};
 use crate::session::Session;
+use crate::statements::FenceStatements;
 
 impl PostgresCheckpointStore {
     /// Opens a transaction for the effect of the event at `sequence_number` on
@@ -89,7 +93,7 @@ impl PostgresCheckpointStore {
         let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
         // Autocommit: dropped here, the connection is in no transaction.
         client
-            .execute(&self.sql.claim, &[&consumer.as_str()])
+            .execute(&self.sql().checkpoints.claim, &[&consumer.as_str()])
             .await
             .map_err(failed("creating a checkpoint"))?;
         // From `BEGIN` on, the session closes the connection unless it sees
@@ -99,7 +103,7 @@ impl PostgresCheckpointStore {
             session.client().batch_execute("BEGIN"),
             session
                 .client()
-                .query_one(&self.sql.lock, &[&consumer.as_str()]),
+                .query_one(&self.sql().checkpoints.lock, &[&consumer.as_str()]),
         )
         .await;
         begun.map_err(failed("beginning a unit of work"))?;
@@ -113,7 +117,7 @@ impl PostgresCheckpointStore {
             consumer: consumer.clone(),
             sequence_number: sequence,
             fence,
-            sql: Arc::clone(&self.sql),
+            adapter: self.adapter.clone(),
         }))
     }
 }
@@ -127,7 +131,7 @@ pub struct ExactlyOnce {
     consumer: Name,
     sequence_number: i64,
     fence: Option<Fence>,
-    sql: Arc<CheckpointStatements>,
+    adapter: PostgresAdapter,
 }
 
 impl ExactlyOnce {
@@ -144,6 +148,7 @@ impl ExactlyOnce {
     /// [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput) if the
     /// projection cannot be stored, or its id names another source's
     /// projection (the unit's transaction is then aborted); backend failures.
+    #[cfg(feature = "projections")]
     pub async fn save_projection<State: Serialize, Metadata: Serialize>(
         &self,
         projection: &Projection<State, Metadata>,
@@ -153,9 +158,15 @@ impl ExactlyOnce {
         // The unit's fence is checked at commit, for all its writes at once.
         let unfenced = FenceParameters::NONE;
         self.client()
-            .execute(&self.sql.projection_save, &saved.with(&unfenced))
+            .execute(
+                &self.adapter.inner.sql.projections.save,
+                &saved.with(&unfenced),
+            )
             .await
-            .map_err(|e| projection::save_failed(e, &self.sql.projection_key))?;
+            .map_err(|e| {
+                let key = projection::primary_key(&self.adapter.inner.names);
+                projection::save_failed(e, &key)
+            })?;
         Ok(())
     }
 
@@ -173,14 +184,15 @@ impl ExactlyOnce {
             consumer,
             sequence_number,
             fence,
-            sql,
+            adapter,
         } = self;
+        let sql = &adapter.inner.sql;
         // Dropped at any await below, `session` closes the connection.
         let [no_consumer, no_partition, no_token] = FenceParameters::NONE.parameters();
         session
             .client()
             .query_one(
-                &sql.advance,
+                &sql.checkpoints.advance,
                 &[
                     &consumer.as_str(),
                     &sequence_number,
@@ -192,7 +204,7 @@ impl ExactlyOnce {
             .await
             .map_err(|e| error::database(e, "advancing a checkpoint", WriteOutcome::NotWritten))?;
         if let Some(fence) = &fence {
-            if let Err(refused) = check_fence(&session, &sql, fence).await {
+            if let Err(refused) = check_fence(&session, &sql.fences, fence).await {
                 session.roll_back().await;
                 return Err(refused);
             }
@@ -218,11 +230,11 @@ impl ExactlyOnce {
 /// The last statement before `COMMIT`: admits the unit under `fence`, or
 /// refuses it. The fence row stays locked until the commit, so a takeover
 /// waits for a unit already admitted.
-async fn check_fence(session: &Session, sql: &CheckpointStatements, fence: &Fence) -> Result<()> {
+async fn check_fence(session: &Session, sql: &FenceStatements, fence: &Fence) -> Result<()> {
     let fenced = FenceParameters::new(Some(fence))?;
     let admitted = session
         .client()
-        .query_opt(&sql.fence.check, &fenced.parameters())
+        .query_opt(&sql.check, &fenced.parameters())
         .await
         .map_err(|e| error::database(e, "checking a fence", WriteOutcome::NotWritten))?;
     if admitted.is_some() {
@@ -230,7 +242,7 @@ async fn check_fence(session: &Session, sql: &CheckpointStatements, fence: &Fenc
     }
     // Read in the unit's transaction, before it ends: a new statement sees
     // the takeover's token.
-    Err(sql.fence.refusal(session.client(), fence).await)
+    Err(sql.refusal(session.client(), fence).await)
 }
 
 impl fmt::Debug for ExactlyOnce {

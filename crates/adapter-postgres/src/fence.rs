@@ -1,35 +1,15 @@
 //! Fencing tokens in the table `<table>_fences`: raised when a lease is
 //! taken, checked and raised by every write made under a lease, atomically
-//! with it (see the SQL in `sql/fence/` and the fenced writes).
+//! with it (see the SQL in `sql/fences/` and the fenced writes).
 
 use eventblocks_core::{Error, Fence, Result, WriteOutcome};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use crate::error;
-use crate::names::Names;
-
-/// The fencing statements, rendered once for the adapter's names.
-#[derive(Debug)]
-pub(crate) struct FenceStatements {
-    /// Admits a write under a fence, in the writer's transaction.
-    pub(crate) check: String,
-    /// Raises a partition's token when its lease is taken.
-    pub(crate) raise: String,
-    newest: String,
-}
+use crate::statements::FenceStatements;
 
 impl FenceStatements {
-    pub(crate) fn new(names: &Names) -> Self {
-        Self {
-            check: names.render(include_str!("../sql/fence/check.sql")),
-            raise: names.render(include_str!("../sql/fence/raise.sql")),
-            newest: names.render(
-                "SELECT token FROM {fences} WHERE consumer = $1::text AND partition = $2::bigint",
-            ),
-        }
-    }
-
     /// The error refusing a write under `fence`, naming the newest token
     /// stored (read in a statement of its own, so it sees the takeover that
     /// refused the write).

@@ -8,7 +8,6 @@
 //! holder's writes are refused from that moment on.
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{Error, Lease, Leases, Name, Result, WriteOutcome};
@@ -21,7 +20,6 @@ use tokio_postgres::Client;
 use crate::adapter::PostgresAdapter;
 use crate::connect::Dedicated;
 use crate::error;
-use crate::fence::FenceStatements;
 
 /// Hands out partition leases across every process sharing the database.
 ///
@@ -33,7 +31,6 @@ use crate::fence::FenceStatements;
 #[derive(Clone)]
 pub struct PostgresLeases {
     adapter: PostgresAdapter,
-    fence: Arc<FenceStatements>,
 }
 
 impl PostgresLeases {
@@ -41,7 +38,6 @@ impl PostgresLeases {
     pub fn new(adapter: &PostgresAdapter) -> Self {
         Self {
             adapter: adapter.clone(),
-            fence: Arc::new(FenceStatements::new(&adapter.inner.names)),
         }
     }
 
@@ -88,7 +84,8 @@ impl Leases for PostgresLeases {
         // Whatever ends this call early (an error, no lock, the caller
         // dropping it) ends the session, releasing the lock.
         let driver = Driver(driver_handle);
-        if !take(&client, &self.key(consumer, partition)).await? {
+        let key = self.key(consumer, partition);
+        if !take(&client, &self.adapter.inner.sql.leases.try_lock, &key).await? {
             return Ok(None);
         }
         let token = self.raise(&client, consumer, partition).await?;
@@ -114,12 +111,9 @@ impl Drop for Driver {
 }
 
 /// Tries the lease's advisory lock on its session.
-async fn take(client: &Client, key: &str) -> Result<bool> {
+async fn take(client: &Client, try_lock: &str, key: &str) -> Result<bool> {
     let row = client
-        .query_one(
-            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-            &[&key],
-        )
+        .query_one(try_lock, &[&key])
         .await
         .map_err(|e| error::database(e, "taking a lease", WriteOutcome::NotWritten))?;
     Ok(row.get(0))
@@ -132,7 +126,7 @@ impl PostgresLeases {
     async fn raise(&self, client: &Client, consumer: &Name, partition: u32) -> Result<u64> {
         let row = client
             .query_one(
-                &self.fence.raise,
+                &self.adapter.inner.sql.fences.raise,
                 &[&consumer.as_str(), &i64::from(partition)],
             )
             .await

@@ -1,31 +1,42 @@
 #![doc = include_str!("../README.md")]
 
 mod adapter;
+mod bound;
+#[cfg(feature = "checkpoints")]
 mod checkpoint;
 mod config;
 mod connect;
 mod error;
+#[cfg(feature = "checkpoints")]
 mod exactly_once;
+#[cfg(any(feature = "projections", feature = "checkpoints"))]
 mod fence;
+#[cfg(feature = "checkpoints")]
 mod lease;
 mod names;
 mod notify;
+#[cfg(feature = "projections")]
 mod projection;
 mod row;
 mod save;
 mod scan;
 mod schema;
 mod session;
+mod statements;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use adapter::PostgresAdapter;
+#[cfg(feature = "checkpoints")]
 pub use checkpoint::PostgresCheckpointStore;
 pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
 #[cfg(feature = "tls")]
 pub use connect::Tls;
+#[cfg(feature = "checkpoints")]
 pub use exactly_once::ExactlyOnce;
+#[cfg(feature = "checkpoints")]
 pub use lease::PostgresLeases;
+#[cfg(feature = "projections")]
 pub use projection::PostgresProjectionStore;
 
 /// Re-exported so callers build pools with the same version the adapter uses.

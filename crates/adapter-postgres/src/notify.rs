@@ -32,6 +32,8 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 pub(crate) struct Notifications {
     channel: String,
+    /// The `NOTIFY` statement (`sql/events/notify.sql`).
+    notify: String,
     /// Where listeners connect; `None` when the adapter was given a pool and no
     /// URL, so subscriptions poll.
     listen: Option<Connector>,
@@ -49,9 +51,10 @@ struct Pending {
 }
 
 impl Notifications {
-    pub(crate) fn new(channel: String, listen: Option<Connector>) -> Self {
+    pub(crate) fn new(channel: String, notify: String, listen: Option<Connector>) -> Self {
         Self {
             channel,
+            notify,
             listen,
             sender: broadcast::channel(16).0,
             listener: Mutex::new(None),
@@ -65,6 +68,7 @@ impl Notifications {
     }
 
     /// How to open a dedicated connection, when the adapter knows.
+    #[cfg(feature = "checkpoints")]
     pub(crate) fn connector(&self) -> Option<&Connector> {
         self.listen.as_ref()
     }
@@ -77,6 +81,7 @@ impl Notifications {
                 Arc::clone(&self.pending),
                 pool.clone(),
                 self.channel.clone(),
+                self.notify.clone(),
             );
             tokio::spawn(task);
         }
@@ -114,7 +119,7 @@ impl Drop for Notifications {
 }
 
 /// Sends one `NOTIFY` per burst of saves until the adapter is dropped.
-async fn announce(pending: Arc<Pending>, pool: Pool, channel: String) {
+async fn announce(pending: Arc<Pending>, pool: Pool, channel: String, statement: String) {
     loop {
         if pending.closed.load(Ordering::Acquire) {
             return;
@@ -124,7 +129,7 @@ async fn announce(pending: Arc<Pending>, pool: Pool, channel: String) {
             pending.wake.notified().await;
             continue;
         }
-        if let Err(error) = notify(&pool, &channel).await {
+        if let Err(error) = notify(&pool, &statement, &channel).await {
             debug!(%error, "could not announce new events; subscribers will poll");
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }
@@ -133,10 +138,11 @@ async fn announce(pending: Arc<Pending>, pool: Pool, channel: String) {
 
 async fn notify(
     pool: &Pool,
+    statement: &str,
     channel: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let client = pool.get().await?;
-    let statement = client.prepare_cached("SELECT pg_notify($1, '')").await?;
+    let statement = client.prepare_cached(statement).await?;
     client.execute(&statement, &[&channel]).await?;
     Ok(())
 }

@@ -93,7 +93,7 @@ async fn in_one_statement(
     let client = inner.pool.get().await.map_err(error::pool)?;
     let arguments = Arguments::new(request, keys(inner, request), expected);
     let statement = client
-        .prepare_cached(&inner.sql.save)
+        .prepare_cached(&inner.sql.events.save)
         .await
         .map_err(|e| error::database(e, "preparing a save", WriteOutcome::NotWritten))?;
     match client.query_one(&statement, &arguments.parameters()).await {
@@ -146,11 +146,11 @@ async fn in_transaction(inner: &Inner, request: &SaveRequest) -> Result<Option<V
     let session = Session::new(inner.pool.get().await.map_err(error::pool)?);
     let client = session.client();
     let lock = client
-        .prepare_cached(&inner.sql.lock_streams)
+        .prepare_cached(&inner.sql.events.lock_streams)
         .await
         .map_err(not_written("preparing a save"))?;
     let save = client
-        .prepare_cached(&inner.sql.save)
+        .prepare_cached(&inner.sql.events.save)
         .await
         .map_err(not_written("preparing a save"))?;
     let keys = keys(inner, request);
@@ -244,9 +244,8 @@ async fn stored_with_ids(
     request: &SaveRequest,
 ) -> Result<Vec<StoredEvent>> {
     let ids: Vec<Uuid> = request.event_ids().collect();
-    let sql = format!("{} WHERE id = ANY($1::uuid[])", inner.sql.select_events);
     let rows = client
-        .query(&sql, &[&ids])
+        .query(&inner.sql.events.select_by_ids, &[&ids])
         .await
         .map_err(|e| error::database(e, "reading stored events", WriteOutcome::NotWritten))?;
     rows.iter().map(row::stored_event).collect()

@@ -21,6 +21,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::adapter::Inner;
+use crate::bound::BoundSql;
 use crate::{error, row};
 
 pub(crate) fn scan(inner: Arc<Inner>, request: ScanRequest) -> EventStream {
@@ -97,7 +98,7 @@ impl Cursor {
         let query = self.query(limit);
         let rows = read(
             &self.inner,
-            &query.sql,
+            query.text(),
             &query.parameters(),
             "scanning events",
         )
@@ -107,8 +108,8 @@ impl Cursor {
 
     /// The query for the next page: only bound values, in SQL built from fixed
     /// fragments.
-    fn query(&self, limit: u32) -> Query {
-        let mut query = Query::new(&self.inner.sql.select_events);
+    fn query(&self, limit: u32) -> BoundSql {
+        let mut query = BoundSql::new(&self.inner.sql.events.select);
         let forwards = self.request.direction() == Direction::Forwards;
         let (beyond, order) = if forwards {
             (">", "ASC")
@@ -123,80 +124,39 @@ impl Cursor {
         match self.request.target() {
             EventSourceIdentifier::Log(_) => {}
             EventSourceIdentifier::Category(category) => {
-                query.filter("category =", Box::new(category.category.to_string()));
+                let category = query.bind(category.category.to_string());
+                query.and_where(&format!("category = {category}"));
             }
             EventSourceIdentifier::Stream(stream) => {
-                query.filter("category =", Box::new(stream.category.to_string()));
-                query.filter("stream =", Box::new(stream.stream.to_string()));
+                let category = query.bind(stream.category.to_string());
+                query.and_where(&format!("category = {category}"));
+                let name = query.bind(stream.stream.to_string());
+                query.and_where(&format!("stream = {name}"));
             }
         }
         if let Some(after) = self.request.after() {
-            let after = i64::try_from(after).unwrap_or(i64::MAX);
-            query.filter(&format!("sequence_number {beyond}"), Box::new(after));
+            let after = query.bind(i64::try_from(after).unwrap_or(i64::MAX));
+            query.and_where(&format!("sequence_number {beyond} {after}"));
         }
         if let Some(from) = self.request.from_position() {
-            let from = i64::try_from(from).unwrap_or(i64::MAX);
-            query.filter(&format!("position {beyond}="), Box::new(from));
+            let from = query.bind(i64::try_from(from).unwrap_or(i64::MAX));
+            query.and_where(&format!("position {beyond}= {from}"));
         }
         if let Some(names) = self.request.names() {
             let names: Vec<String> = names.iter().map(ToString::to_string).collect();
-            query.filter("name = ANY", Box::new(names));
+            let names = query.bind(names);
+            query.and_where(&format!("name = ANY({names})"));
         }
         if let Some(last) = self.last_key {
-            query.filter(&format!("{key} {beyond}"), Box::new(last));
+            let last = query.bind(last);
+            query.and_where(&format!("{key} {beyond} {last}"));
         }
         if !self.by_stream() {
-            query.condition("transaction_id < pg_snapshot_xmin(pg_current_snapshot())");
+            query.and_where("transaction_id < pg_snapshot_xmin(pg_current_snapshot())");
         }
-        query.finish(key, order, limit);
+        query.push(&format!("ORDER BY {key} {order}"));
+        query.push(&format!("LIMIT {limit}"));
         query
-    }
-}
-
-/// SQL under construction and its bound values.
-struct Query {
-    sql: String,
-    values: Vec<Box<dyn ToSql + Sync + Send>>,
-    conditions: usize,
-}
-
-impl Query {
-    fn new(select: &str) -> Self {
-        Self {
-            sql: select.trim_end().to_owned(),
-            values: Vec::new(),
-            conditions: 0,
-        }
-    }
-
-    fn condition(&mut self, condition: &str) {
-        let joiner = if self.conditions == 0 { "WHERE" } else { "AND" };
-        self.sql.push_str(&format!("\n {joiner} {condition}"));
-        self.conditions += 1;
-    }
-
-    /// Adds `<left> $n`, binding `value` as `$n`.
-    fn filter(&mut self, left: &str, value: Box<dyn ToSql + Sync + Send>) {
-        self.values.push(value);
-        let placeholder = format!("${}", self.values.len());
-        let condition = if left.ends_with("ANY") {
-            format!("{left}({placeholder})")
-        } else {
-            format!("{left} {placeholder}")
-        };
-        self.condition(&condition);
-    }
-
-    fn finish(&mut self, key: &str, order: &str, limit: u32) {
-        self.sql
-            .push_str(&format!("\n ORDER BY {key} {order}\n LIMIT {limit}"));
-    }
-
-    fn parameters(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values
-            .iter()
-            .map(|value| value.as_ref() as &(dyn ToSql + Sync))
-            .collect()
     }
 }
 
@@ -229,11 +189,11 @@ async fn horizon(
 ) -> Result<(Option<i64>, Option<i64>)> {
     let what = "reading the read horizon";
     let rows = match target.category() {
-        None => read(inner, &inner.sql.horizon_log, &[], what).await?,
+        None => read(inner, &inner.sql.events.horizon_log, &[], what).await?,
         Some(category) => {
             read(
                 inner,
-                &inner.sql.horizon_category,
+                &inner.sql.events.horizon_category,
                 &[&category.as_str()],
                 what,
             )

@@ -1,101 +1,135 @@
 //! Versioned, idempotent migrations.
 
+use std::collections::HashSet;
+
 use eventblocks_core::{Result, WriteOutcome};
 use tracing::info;
 
+use crate::adapter::Inner;
 use crate::error;
-use crate::names::Names;
+
+/// Which of the crate's features a migration belongs to: the tables of a
+/// store are created only when the store is compiled in.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// The event log: always.
+    Events,
+    /// `PostgresProjectionStore` (feature `projections`).
+    Projections,
+    /// `PostgresCheckpointStore` and `PostgresLeases` (feature `checkpoints`).
+    Checkpoints,
+    /// Fencing, which every store written under a lease needs.
+    Fences,
+}
+
+impl Part {
+    fn enabled(self) -> bool {
+        match self {
+            Self::Events => true,
+            Self::Projections => cfg!(feature = "projections"),
+            Self::Checkpoints => cfg!(feature = "checkpoints"),
+            Self::Fences => cfg!(any(feature = "projections", feature = "checkpoints")),
+        }
+    }
+}
+
+/// One migration: its version, name, part and SQL.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    part: Part,
+    sql: &'static str,
+}
 
 /// The migrations, in the order they are applied. A migration, once released,
 /// never changes; changes come as new migrations.
-const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (
-        1,
-        "create events",
-        include_str!("../sql/migrations/0001_create_events.sql"),
-    ),
-    (
-        2,
-        "create projections",
-        include_str!("../sql/migrations/0002_create_projections.sql"),
-    ),
-    (
-        3,
-        "create checkpoints",
-        include_str!("../sql/migrations/0003_create_checkpoints.sql"),
-    ),
-    (
-        4,
-        "saves without session locks",
-        include_str!("../sql/migrations/0004_saves_without_session_locks.sql"),
-    ),
-    (
-        5,
-        "create fences",
-        include_str!("../sql/migrations/0005_create_fences.sql"),
-    ),
-    (
-        6,
-        "one projection per source",
-        include_str!("../sql/migrations/0006_one_projection_per_source.sql"),
-    ),
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "create events",
+        part: Part::Events,
+        sql: include_str!("../sql/migrations/0001_create_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "create projections",
+        part: Part::Projections,
+        sql: include_str!("../sql/migrations/0002_create_projections.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "create checkpoints",
+        part: Part::Checkpoints,
+        sql: include_str!("../sql/migrations/0003_create_checkpoints.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "saves without session locks",
+        part: Part::Events,
+        sql: include_str!("../sql/migrations/0004_saves_without_session_locks.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "create fences",
+        part: Part::Fences,
+        sql: include_str!("../sql/migrations/0005_create_fences.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "one projection per source",
+        part: Part::Projections,
+        sql: include_str!("../sql/migrations/0006_one_projection_per_source.sql"),
+    },
 ];
 
-/// Brings the schema up to the newest version and returns how many migrations
-/// were applied.
+/// Applies every migration of the enabled parts that the schema lacks, in
+/// order, and returns how many it applied. A part enabled later (a build with
+/// another feature) gets its migrations then.
 ///
 /// Everything runs in one transaction under an advisory lock on the schema, so
 /// concurrent callers wait for each other and a failure leaves no half-applied
 /// migration.
-pub(crate) async fn migrate(client: &mut tokio_postgres::Client, names: &Names) -> Result<usize> {
+pub(crate) async fn migrate(client: &mut tokio_postgres::Client, inner: &Inner) -> Result<usize> {
+    let (names, sql) = (&inner.names, &inner.sql.schema);
     let failed = |what| move |e| error::database(e, what, WriteOutcome::NotWritten);
     let transaction = client
         .transaction()
         .await
         .map_err(failed("starting the migration"))?;
+    let key = format!("{}:migrate", names.lock_namespace());
     transaction
-        .execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            &[&format!("{}:migrate", names.lock_namespace())],
-        )
+        .execute(&sql.lock, &[&key])
         .await
         .map_err(failed("locking the schema for migration"))?;
-    let setup = names.render(
-        "CREATE SCHEMA IF NOT EXISTS {schema};
-         CREATE TABLE IF NOT EXISTS {migrations} (
-             version    integer     PRIMARY KEY,
-             name       text        NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         );",
-    );
     transaction
-        .batch_execute(&setup)
+        .batch_execute(&sql.setup)
         .await
         .map_err(failed("creating the schema"))?;
-    let applied: Option<i32> = transaction
-        .query_one(&names.render("SELECT max(version) FROM {migrations}"), &[])
+    let applied: HashSet<i32> = transaction
+        .query(&sql.applied, &[])
         .await
         .map_err(failed("reading the schema version"))?
-        .get(0);
-    let applied = applied.unwrap_or(0);
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let mut count = 0;
-    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > applied) {
+    let missing = MIGRATIONS
+        .iter()
+        .filter(|migration| migration.part.enabled() && !applied.contains(&migration.version));
+    for migration in missing {
         transaction
-            .batch_execute(&names.render(sql))
+            .batch_execute(&names.render(migration.sql))
             .await
             .map_err(failed("applying a migration"))?;
         transaction
-            .execute(
-                &names.render("INSERT INTO {migrations} (version, name) VALUES ($1, $2)"),
-                &[version, name],
-            )
+            .execute(&sql.record, &[&migration.version, &migration.name])
             .await
             .map_err(failed("recording a migration"))?;
         info!(
             schema = names.schema(),
             table = names.table(),
-            version,
-            name,
+            version = migration.version,
+            name = migration.name,
             "applied migration"
         );
         count += 1;
@@ -109,5 +143,16 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client, names: &Names) 
 
 /// The newest schema version this build knows.
 pub(crate) fn latest_version() -> i32 {
-    MIGRATIONS.last().map_or(0, |(version, _, _)| *version)
+    MIGRATIONS
+        .iter()
+        .filter(|migration| migration.part.enabled())
+        .map(|migration| migration.version)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Every migration's SQL, for the check that each renders completely.
+#[cfg(test)]
+pub(crate) fn all_sql() -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().map(|migration| migration.sql)
 }

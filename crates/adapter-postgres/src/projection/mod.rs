@@ -3,10 +3,10 @@
 mod query;
 mod save;
 
+#[cfg(feature = "checkpoints")]
 pub(crate) use self::save::{failed as save_failed, primary_key, ProjectionParameters};
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{Error, Fence, Result, WriteOutcome};
@@ -20,7 +20,7 @@ use tokio_postgres::Row;
 use self::query::Sql;
 use crate::adapter::PostgresAdapter;
 use crate::error;
-use crate::fence::FenceStatements;
+use crate::statements::Statements;
 
 /// Projections in PostgreSQL, in the table `<table>_projections` beside the
 /// adapter's events, which [`PostgresAdapter::migrate`] creates.
@@ -50,25 +50,18 @@ use crate::fence::FenceStatements;
 #[derive(Clone)]
 pub struct PostgresProjectionStore {
     adapter: PostgresAdapter,
-    save: String,
-    select: String,
-    count: String,
-    fence: Arc<FenceStatements>,
 }
 
 impl PostgresProjectionStore {
     /// A store sharing `adapter`'s pool, schema and table names.
     pub fn new(adapter: &PostgresAdapter) -> Self {
-        let names = &adapter.inner.names;
         Self {
             adapter: adapter.clone(),
-            save: names.render(include_str!("../../sql/projection_save.sql")),
-            select: names.render(
-                "SELECT name, id, source::text, state::text, metadata::text FROM {projections}",
-            ),
-            count: names.render("SELECT count(*) FROM {projections}"),
-            fence: Arc::new(FenceStatements::new(names)),
         }
+    }
+
+    pub(super) fn sql(&self) -> &Statements {
+        &self.adapter.inner.sql
     }
 
     /// Creates a GIN index on the projections' state, which equality filters on
@@ -78,20 +71,15 @@ impl PostgresProjectionStore {
     /// # Errors
     /// Backend failures.
     pub async fn create_state_index(&self) -> Result<()> {
-        let sql = self
-            .adapter
-            .inner
-            .names
-            .render(include_str!("../../sql/projection_state_index.sql"));
         let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
         client
-            .batch_execute(&sql)
+            .batch_execute(&self.sql().projections.state_index)
             .await
             .map_err(|e| error::database(e, "creating the state index", WriteOutcome::NotWritten))
     }
 
     async fn query(&self, sql: &Sql) -> Result<Vec<Row>> {
-        self.run(&sql.text, &sql.parameters()).await
+        self.run(sql.text(), &sql.parameters()).await
     }
 
     async fn run(&self, text: &str, parameters: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
@@ -135,7 +123,7 @@ impl ProjectionStorageAdapter for PostgresProjectionStore {
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {
-        let mut sql = Sql::new(&self.select);
+        let mut sql = Sql::new(&self.sql().projections.select);
         sql.search(search);
         let rows = self.query(&sql).await?;
         let projections = rows.iter().map(projection).collect::<Result<Vec<_>>>()?;
@@ -143,7 +131,7 @@ impl ProjectionStorageAdapter for PostgresProjectionStore {
     }
 
     async fn count(&self, filters: &[Filter]) -> Result<u64> {
-        let mut sql = Sql::new(&self.count);
+        let mut sql = Sql::new(&self.sql().projections.count);
         sql.filter(filters, None);
         let rows = self.query(&sql).await?;
         let count: i64 = rows

@@ -8,31 +8,32 @@ use eventblocks_projection::value;
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 
-/// SQL under construction and its bound values.
+use crate::bound::BoundSql;
+
+/// A search under translation into SQL.
 pub(super) struct Sql {
-    pub(super) text: String,
-    values: Vec<Box<dyn ToSql + Sync + Send>>,
+    sql: BoundSql,
 }
 
 impl Sql {
     pub(super) fn new(select: &str) -> Self {
         Self {
-            text: select.trim_end().to_owned(),
-            values: Vec::new(),
+            sql: BoundSql::new(select),
         }
     }
 
     /// Binds `value` and returns its placeholder with a cast, e.g. `$3::jsonb`.
     fn bind(&mut self, value: impl ToSql + Sync + Send + 'static, cast: &str) -> String {
-        self.values.push(Box::new(value));
-        format!("${}::{cast}", self.values.len())
+        format!("{}::{cast}", self.sql.bind(value))
+    }
+
+    /// The SQL text.
+    pub(super) fn text(&self) -> &str {
+        self.sql.text()
     }
 
     pub(super) fn parameters(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values
-            .iter()
-            .map(|value| value.as_ref() as &(dyn ToSql + Sync))
-            .collect()
+        self.sql.parameters()
     }
 
     /// Appends `WHERE` with every filter, and for key-set paging the cursor.
@@ -41,9 +42,8 @@ impl Sql {
         if let Some((search, cursor, after)) = paging {
             conditions.push(self.beyond(search, cursor, after));
         }
-        if !conditions.is_empty() {
-            self.text.push_str("\n WHERE ");
-            self.text.push_str(&conditions.join("\n   AND "));
+        for condition in &conditions {
+            self.sql.and_where(condition);
         }
     }
 
@@ -63,14 +63,13 @@ impl Sql {
                 format!("{key} {}", if descending { "DESC" } else { "ASC" })
             })
             .collect();
-        self.text
-            .push_str(&format!("\n ORDER BY {}", order.join(", ")));
+        self.sql.push(&format!("ORDER BY {}", order.join(", ")));
         let limit = i64::from(search.page_size()) + 1;
         let limit = self.bind(limit, "bigint");
-        self.text.push_str(&format!("\n LIMIT {limit}"));
+        self.sql.push(&format!("LIMIT {limit}"));
         if let Paging::Offset(offset) = search.paging() {
             let offset = self.bind(i64::try_from(*offset).unwrap_or(i64::MAX), "bigint");
-            self.text.push_str(&format!(" OFFSET {offset}"));
+            self.sql.push(&format!("OFFSET {offset}"));
         }
     }
 

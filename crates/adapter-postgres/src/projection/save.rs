@@ -71,9 +71,12 @@ impl PostgresProjectionStore {
         let saved = ProjectionParameters::new(projection)?;
         let fenced = FenceParameters::new(fence)?;
         let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
-        let statement = client.prepare_cached(&self.save).await.map_err(|e| {
-            error::database(e, "preparing a projection save", WriteOutcome::NotWritten)
-        })?;
+        let statement = client
+            .prepare_cached(&self.sql().projections.save)
+            .await
+            .map_err(|e| {
+                error::database(e, "preparing a projection save", WriteOutcome::NotWritten)
+            })?;
         let row = match client.query_one(&statement, &saved.with(&fenced)).await {
             Ok(row) => row,
             Err(e) => {
@@ -83,7 +86,7 @@ impl PostgresProjectionStore {
         };
         let admitted: bool = row.get(0);
         match fence {
-            Some(fence) if !admitted => Err(self.fence.refusal(&client, fence).await),
+            Some(fence) if !admitted => Err(self.sql().fences.refusal(&client, fence).await),
             _ => Ok(()),
         }
     }

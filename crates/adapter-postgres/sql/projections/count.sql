@@ -1,0 +1,2 @@
+-- How many projections pass a search's filters, which it adds.
+SELECT count(*) FROM {projections}

@@ -1,0 +1,2 @@
+-- The versions of the migrations applied so far.
+SELECT version FROM {migrations}
