@@ -99,6 +99,8 @@ impl Names {
             ("{name_index}", self.local("_name_idx")),
             ("{lock_streams}", self.qualified("_lock_streams")),
             ("{allocate}", self.qualified("_allocate")),
+            ("{allocation}", self.qualified("_allocation")),
+            ("{take_locks}", self.qualified("_take_locks")),
             ("{save}", self.qualified("_save")),
             ("{projections}", self.qualified("_projections")),
             ("{checkpoints}", self.qualified("_checkpoints")),

@@ -180,7 +180,6 @@ async fn in_transaction(inner: &Inner, request: &SaveRequest) -> Result<Option<V
             });
         }
     };
-    let locked = !keys.is_empty();
     let arguments = Arguments::new(request, keys, &Expected::found(&states));
     let (saved, committed) = join(
         client.query_one(&save, &arguments.parameters()),
@@ -190,14 +189,19 @@ async fn in_transaction(inner: &Inner, request: &SaveRequest) -> Result<Option<V
     committed.map_err(|e| error::database(e, "committing a save", WriteOutcome::Unknown))?;
     session.finish();
     let saved = match saved {
+        // Another writer took a position or an event id first: decide again.
         Err(e) if error::violates(&e, &inner.names.constraint("_position_key")) => return Ok(None),
+        Err(e) if error::violates(&e, &inner.names.constraint("_id_key")) => return Ok(None),
         saved => saved.map_err(not_written("saving events"))?,
     };
     match outcome(request, &saved)? {
         Outcome::Saved(events) => Ok(Some(events)),
-        // Without locks another writer may append between the read and the save.
-        Outcome::Found(_) if !locked => Ok(None),
-        _ => Err(Error::corrupt("a stream changed while its lock was held")),
+        // A writer that locks differently (another process with another
+        // serialisation guarantee) appended between the read and the save.
+        Outcome::Found(_) | Outcome::PositionTaken => Ok(None),
+        Outcome::IdTaken => Err(Error::corrupt(
+            "an event id was taken while its save was locked",
+        )),
     }
 }
 

@@ -135,6 +135,10 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client, inner: &Inner) 
         count += 1;
     }
     transaction
+        .batch_execute(&sql.anchor)
+        .await
+        .map_err(failed("anchoring sequence numbers"))?;
+    transaction
         .commit()
         .await
         .map_err(failed("committing the migration"))?;

@@ -82,6 +82,7 @@ pub(crate) struct SchemaStatements {
     pub(crate) setup: String,
     pub(crate) applied: String,
     pub(crate) record: String,
+    pub(crate) anchor: String,
 }
 
 /// Every statement file, by path under `sql/`, for the check that each
@@ -164,6 +165,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         "schema/record.sql",
         include_str!("../sql/schema/record.sql"),
     ),
+    (
+        "schema/anchor.sql",
+        include_str!("../sql/schema/anchor.sql"),
+    ),
 ];
 
 impl Statements {
@@ -216,6 +221,7 @@ impl Statements {
                 setup: sql("schema/setup.sql"),
                 applied: sql("schema/applied.sql"),
                 record: sql("schema/record.sql"),
+                anchor: sql("schema/anchor.sql"),
             },
         }
     }

@@ -278,7 +278,7 @@ impl Subject for RawSubject {
                  (sequence_number, id, category, stream, position, name, payload, metadata,
                   occurred_at, observed_at)
              SELECT nextval('{SCHEMA}.events_sequence_number'), e.id, $2, $3, e.position,
-                    'order-placed', e.payload::jsonb, '{{}}'::jsonb, e.at, e.at
+                    'order-placed', e.payload::json, '{{}}'::json, e.at, e.at
                FROM unnest($1::uuid[], $4::bigint[], $5::text[], $6::timestamptz[])
                     AS e(id, position, payload, at)"
         );

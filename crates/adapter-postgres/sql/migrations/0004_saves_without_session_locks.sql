@@ -1,50 +1,76 @@
--- Saves without session-level locks, and of any width.
+-- The write path without session-level locks, for saves of any width.
 --
--- Until now the allocation function handed out numbers from a sequence inside
--- a critical section under a session-level advisory lock, to keep them in
--- transaction-id order. A cancel arriving just after the lock was granted could
--- leave it held by a pooled session, stalling every later save.
+-- 1. Sequence numbers without a lock. Until now the allocation function
+--    handed out numbers from a sequence inside a critical section under a
+--    session-level advisory lock, to keep them in transaction-id order; a
+--    cancel arriving just after the lock was granted could leave it held by a
+--    pooled session, stalling every later save. Now a transaction's events are
+--    numbered from its own transaction id,
 --
--- Now a transaction's events are numbered from its own transaction id:
+--        sequence_number = base + transaction_id * 65536 + ordinal,
 --
---     sequence_number = base + transaction_id * 65536 + ordinal
+--    so they are in transaction-id order by construction, with no lock at all
+--    (see `sql/schema/anchor.sql`, which `migrate()` runs after the
+--    migrations: it writes the allocation function and keeps `base` above
+--    every number already handed out, also after a move to another cluster).
+--    `{allocation}` remembers the base.
 --
--- where `ordinal` counts the events the transaction has written so far (kept in
--- a transaction-local setting, so it is rolled back with a savepoint). Numbers
--- are therefore in transaction-id order by construction, with no lock at all,
--- and a reader that returns only events of transactions older than its
--- snapshot's xmin still never returns an event while one with a smaller number
--- may commit. `base` lifts every new number above those the sequence handed out
--- before this migration; it is computed once, here.
+-- 2. Payload and metadata as `json`, kept as the text given: `jsonb` wrote
+--    numbers back in full (`1e-16383` as 16,385 characters), so an accepted
+--    event could become too large to read.
 --
--- Savers of an older build call the save function, which calls this one, so
--- they number their events the same way.
-DO $migration$
+-- 3. Locks a save may take in shared mode: keys passed as `shared <key>`. A
+--    save of a few streams holds its category's lock shared and its streams'
+--    exclusively; a save of many streams holds the category's exclusively
+--    instead of one lock per stream (see the adapter's `lock_keys`).
+--
+-- 4. Saves of any width in linear time (below).
+--
+-- Savers of an older build call the same functions, so they number, store and
+-- lock alike.
+CREATE TABLE IF NOT EXISTS {allocation} (
+    base bigint NOT NULL
+);
+
+ALTER TABLE {events}
+    ALTER COLUMN payload TYPE json USING payload::json,
+    ALTER COLUMN metadata TYPE json USING metadata::json;
+
+-- Takes the transaction-level advisory locks `lock_keys` in the order given,
+-- in shared mode those written `shared <key>`.
+CREATE OR REPLACE FUNCTION {take_locks}(lock_keys text[])
+RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
-    base bigint;
+    lock_key text;
 BEGIN
-    SELECT greatest(0, coalesce(max(sequence_number), 0) + 1
-                       - (pg_current_xact_id()::text::bigint << 16))
-      INTO base
-      FROM {events};
-    EXECUTE format($function$
-        CREATE OR REPLACE FUNCTION {allocate}(event_count bigint)
-        RETURNS bigint
-        LANGUAGE plpgsql AS $body$
-        DECLARE
-            used bigint := coalesce(nullif(current_setting('eventblocks.allocated', true), ''), '0')::bigint;
-        BEGIN
-            IF used + event_count > 65536 THEN
-                RAISE EXCEPTION 'one transaction may write at most 65536 events'
-                    USING ERRCODE = 'program_limit_exceeded';
-            END IF;
-            PERFORM set_config('eventblocks.allocated', (used + event_count)::text, true);
-            RETURN %s + (pg_current_xact_id()::text::bigint << 16) + used;
-        END
-        $body$
-    $function$, base);
+    FOREACH lock_key IN ARRAY lock_keys LOOP
+        IF left(lock_key, 7) = 'shared ' THEN
+            PERFORM pg_advisory_xact_lock_shared(hashtextextended(substr(lock_key, 8), 0));
+        ELSE
+            PERFORM pg_advisory_xact_lock(hashtextextended(lock_key, 0));
+        END IF;
+    END LOOP;
 END
-$migration$;
+$$;
+
+-- As before, with the locks of `{take_locks}`.
+CREATE OR REPLACE FUNCTION {lock_streams}(lock_keys text[], stream_category text, stream_names text[])
+RETURNS TABLE (stream text, last_position bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM {take_locks}(lock_keys);
+    RETURN QUERY
+        SELECT requested.name,
+               (SELECT e.position
+                  FROM {events} e
+                 WHERE e.category = stream_category AND e.stream = requested.name
+                 ORDER BY e.position DESC
+                 LIMIT 1)
+          FROM unnest(stream_names) AS requested(name);
+END
+$$;
 
 -- The save function again, now for saves of any width: the states of many
 -- streams are read and checked with set-based queries, and events find their
@@ -62,13 +88,10 @@ RETURNS TABLE (first_sequence_number bigint, last_positions bigint[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    lock_key text;
     found_last bigint[];
     first_number bigint;
 BEGIN
-    FOREACH lock_key IN ARRAY lock_keys LOOP
-        PERFORM pg_advisory_xact_lock(hashtextextended(lock_key, 0));
-    END LOOP;
+    PERFORM {take_locks}(lock_keys);
     IF cardinality(stream_names) = 1 THEN
         found_last := ARRAY[(SELECT e.position
                                FROM {events} e
@@ -96,7 +119,7 @@ BEGIN
         (sequence_number, id, category, stream, position, name, payload, metadata, occurred_at, observed_at)
     SELECT first_number + e.ordinal - 1, e.id, stream_category, s.name,
            coalesce(s.last, -1) + 1 + e.stream_offset, e.name,
-           e.payload::jsonb, e.metadata::jsonb, e.occurred_at, e.observed_at
+           e.payload::json, e.metadata::json, e.occurred_at, e.observed_at
       FROM unnest(event_streams, event_offsets, event_ids, event_names, event_payloads,
                   event_metadata, event_occurred_at, event_observed_at)
                WITH ORDINALITY AS e(stream_index, stream_offset, id, name, payload, metadata,

@@ -131,37 +131,42 @@ impl<'a> Arguments<'a> {
 pub(crate) const MAX_STREAM_LOCKS: usize = 32;
 
 /// The advisory lock keys for `request` under `guarantee`, in the order they
-/// must be taken. PostgreSQL hashes them to 64 bits (`hashtextextended`), so
-/// every client agrees on them; the lengths make the keys unambiguous.
+/// must be taken; keys to take in shared mode are written `shared <key>` (see
+/// the `take_locks` function of the migrations). PostgreSQL hashes them to 64
+/// bits (`hashtextextended`), so every client agrees on them; the lengths make
+/// the keys unambiguous.
 ///
-/// A save of more than [`MAX_STREAM_LOCKS`] streams takes no stream locks: the
-/// unique `(category, stream, position)` constraint still lets at most one of
-/// two racing appends to a stream commit (both would insert the position after
-/// the last one they read), and the loser decides again. The locks only turn
-/// such races into waits.
+/// Under the `Stream` guarantee a save of up to [`MAX_STREAM_LOCKS`] streams
+/// holds its category's lock shared and each stream's exclusively, in stream
+/// order; a wider save holds the category's lock exclusively instead, so it
+/// waits for the narrow saves in flight, holds back new ones, and cannot be
+/// starved or deadlocked by them. The category lock comes first everywhere,
+/// so no two saves wait for each other in a cycle. Should a writer that locks
+/// differently (another process with another guarantee) append to a stream at
+/// the same time, the unique `(category, stream, position)` constraint still
+/// lets only one of them commit, and the other decides again.
 pub(crate) fn lock_keys(
     namespace: &str,
     guarantee: SerialisationGuarantee,
     request: &SaveRequest,
 ) -> Vec<String> {
     let category = request.category().category.as_str();
+    let category_key = format!("{namespace}:category:{}:{category}", category.len());
     match guarantee {
         SerialisationGuarantee::Log => vec![format!("{namespace}:log")],
-        SerialisationGuarantee::Category => {
-            vec![format!(
-                "{namespace}:category:{}:{category}",
-                category.len()
-            )]
+        SerialisationGuarantee::Category => vec![category_key],
+        SerialisationGuarantee::Stream if request.writes().len() > MAX_STREAM_LOCKS => {
+            vec![category_key]
         }
-        SerialisationGuarantee::Stream if request.writes().len() > MAX_STREAM_LOCKS => Vec::new(),
-        SerialisationGuarantee::Stream => request
-            .lock_order()
-            .into_iter()
-            .map(|index| {
+        SerialisationGuarantee::Stream => {
+            let streams = request.lock_order().into_iter().map(|index| {
                 let stream = request.writes()[index].stream.stream.as_str();
                 format!("{namespace}:stream:{}:{category}{stream}", category.len())
-            })
-            .collect(),
+            });
+            std::iter::once(format!("shared {category_key}"))
+                .chain(streams)
+                .collect()
+        }
     }
 }
 

@@ -41,19 +41,20 @@ use crate::error::{Error, Result};
 /// # What comes back
 ///
 /// A stored document comes back as the same value, not always as the same
-/// text: white space and member order may change, and a backend may spell a
-/// number differently (PostgreSQL writes every number out in full without an
-/// exponent, `1e2` as `100` and `f64::MAX` as a 309-digit integer, keeps
-/// trailing zeros after the point, and writes `-0` and `-0.0` as `0` and
-/// `0.0`). Every respelling decodes into the type the value was encoded from:
-/// an `f64` comes back as the same `f64` (a negative zero as a zero, which
-/// compares equal), an integer as the same integer. Exact decoding of long
-/// decimals needs serde_json's `float_roundtrip` feature, which this crate
-/// enables; Cargo unifies features, so every crate of a build that uses
-/// `eventblocks-core` parses floats with it (correctly rounded, a little more
-/// slowly). A [`serde_json::Value`] may hold an integer where an `f64` was
-/// given (`1e16` comes back as `10000000000000000`); [`Json`]'s equality
-/// treats them as one value.
+/// text: a backend may change white space and member order, or spell a
+/// number differently (a projection store on PostgreSQL's `jsonb` writes every
+/// number out in full without an exponent, `1e2` as `100` and `f64::MAX` as a
+/// 309-digit integer, and `-0` as `0`; the event adapters of this project keep
+/// payloads and metadata as the text given). Every spelling decodes into the
+/// type the value was encoded from: an `f64` comes back as the same `f64` (a
+/// negative zero as a zero, which compares equal), an integer as the same
+/// integer. Exact decoding of long decimals needs serde_json's
+/// `float_roundtrip` feature, which this crate enables; Cargo unifies
+/// features, so every crate of a build that uses `eventblocks-core` parses
+/// floats with it (correctly rounded, a little more slowly). A
+/// [`serde_json::Value`] may hold an integer where an `f64` was given (`1e16`
+/// respelt as `10000000000000000`); [`Json`]'s equality treats them as one
+/// value.
 ///
 /// # Equality
 ///

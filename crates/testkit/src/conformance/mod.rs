@@ -82,6 +82,8 @@ macro_rules! __with_event_store_cases {
             saves_of_thousands_of_streams_succeed,
             a_save_beyond_the_event_limit_is_refused,
             wide_and_narrow_saves_race_without_breaking_conditions,
+            wide_saves_in_opposite_orders_do_not_deadlock,
+            a_wide_save_is_not_starved_by_a_busy_stream,
             a_retry_returns_the_stored_events,
             a_retry_of_a_category_publish_returns_the_stored_events,
             reusing_an_id_with_other_content_is_rejected,

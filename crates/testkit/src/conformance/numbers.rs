@@ -1,7 +1,7 @@
 //! JSON numbers: what every adapter stores and gives back as the same value,
 //! decodable into the type it was encoded from, and what every adapter
 //! refuses. A backend may spell a number differently on the way back
-//! (PostgreSQL writes `1e2` as `100`); idempotent retries still recognise the
+//! (a backend may write `1e2` as `100`); idempotent retries still recognise the
 //! event.
 
 use eventblocks_core::{Error, EventStore, Json, NewEvent, StoredEvent, WriteCondition};

@@ -183,3 +183,57 @@ async fn category_events(store: &EventStore, name: &str) -> Vec<StoredEvent> {
     }
     stored
 }
+
+/// Two saves of the same 40 new streams, listed in opposite orders, both
+/// succeed: concurrent saves cannot deadlock, whatever order their streams are
+/// given in.
+pub async fn wide_saves_in_opposite_orders_do_not_deadlock(store: EventStore) {
+    for round in 0..5 {
+        let name = format!("opposite{round}");
+        let forwards = writes(&name, 0..40, &WriteCondition::NoCondition);
+        let mut backwards = writes(&name, 0..40, &WriteCondition::NoCondition);
+        backwards.reverse();
+        let racers: Vec<_> = [forwards, backwards]
+            .into_iter()
+            .map(|writes| {
+                let handle = category(&store, &name);
+                tokio::spawn(async move { handle.publish(writes).await })
+            })
+            .collect();
+        for racer in racers {
+            let saved = racer.await.expect("the task finished");
+            saved.unwrap_or_else(|error| panic!("a save failed: {error}"));
+        }
+    }
+}
+
+/// A save of 2,000 streams, one of which three writers keep appending to,
+/// succeeds every time: a busy stream cannot starve a wide save.
+pub async fn a_wide_save_is_not_starved_by_a_busy_stream(store: EventStore) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hot = stream_id("starve", 0);
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let handle = store.stream_of(hot.clone());
+            let done = std::sync::Arc::clone(&done);
+            tokio::spawn(async move {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    handle
+                        .publish(events("busy", 1), WriteCondition::NoCondition)
+                        .await
+                        .unwrap_or_else(|error| panic!("a busy writer failed: {error}"));
+                }
+            })
+        })
+        .collect();
+    let wide = category(&store, "starve");
+    for _ in 0..10 {
+        wide.publish(writes("starve", 0..2_000, &WriteCondition::NoCondition))
+            .await
+            .unwrap_or_else(|error| panic!("a wide save beside a busy stream failed: {error}"));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("the writer finished");
+    }
+}
