@@ -11,7 +11,9 @@ use futures::{StreamExt, TryStreamExt};
 use rand::Rng;
 use uuid::Uuid;
 
-use super::{assert_nothing_held, drop_after_polls, Ending, EventStoreFixture, Leftovers, PROMPTLY};
+use super::{
+    assert_nothing_held, drop_after_polls, Ending, EventStoreFixture, Leftovers, PROMPTLY,
+};
 use crate::builders::events;
 
 /// A bound on the polls any operation may need; reaching it fails the case.
@@ -338,11 +340,7 @@ pub async fn a_dropped_subscription_leaves_nothing_held(fixture: EventStoreFixtu
     }
 }
 
-pub(super) async fn check_reads_after(
-    leftovers: &dyn Leftovers,
-    handle: &StreamHandle,
-    how: &str,
-) {
+pub(super) async fn check_reads_after(leftovers: &dyn Leftovers, handle: &StreamHandle, how: &str) {
     assert_nothing_held(leftovers, how).await;
     promptly("a read", handle.read())
         .await
