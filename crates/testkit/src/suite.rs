@@ -32,8 +32,7 @@ pub fn run_case(worker_threads: usize, case: impl Future<Output = ()>) {
 
 /// `__suite_tests!(Fixture, [path::of::the::cases], worker_threads, factory;
 /// case, case, …)` expands to one `#[test]` per case: it awaits a fresh
-/// `Fixture` from `factory()` and passes it to `path::of::the::cases::case`
-/// (through `From`, so that a case may take a part of the fixture).
+/// `Fixture` from `factory()` and passes it to `path::of::the::cases::case`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_tests {
@@ -51,7 +50,7 @@ macro_rules! __suite_test {
         fn $case() {
             $crate::__reexports::run_case($workers, async {
                 let fixture: $fixture = ($factory)().await;
-                $($cases)+::$case(::core::convert::From::from(fixture)).await;
+                $($cases)+::$case(fixture).await;
             });
         }
     };

@@ -12,7 +12,8 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::{
-    assert_nothing_held, drop_after_polls, Ending, EventStoreFixture, Leftovers, PROMPTLY,
+    assert_nothing_held, drop_after_polls, Ending, EventStoreFixture, EventStoreParts, Leftovers,
+    PROMPTLY,
 };
 use crate::builders::events;
 
@@ -97,7 +98,8 @@ fn after(expected: &[Uuid]) -> WriteCondition {
 /// A publish dropped after every number of polls leaves nothing held; its
 /// retry (same events, same condition) stores it exactly once, and a publish
 /// that completed is visible to other sessions.
-pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: EventStoreFixture) {
+pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
     let handle = stream(&fixture.events, "cancelled", "publish");
     let mut expected = Vec::new();
     for polls in 1..=MAX_POLLS {
@@ -107,7 +109,7 @@ pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: EventStoreFi
         let ending = drop_after_polls(publish, polls).await;
         let how = format!("dropped after {polls} polls");
         if check_publish(
-            &fixture,
+            fixture,
             &handle,
             &batch,
             condition,
@@ -125,8 +127,9 @@ pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: EventStoreFi
 
 /// Publishes cut off by random short timeouts keep the same rules.
 pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
-    fixture: EventStoreFixture,
+    fixture: impl EventStoreParts,
 ) {
+    let fixture = &fixture.event_store_parts();
     let handle = stream(&fixture.events, "cancelled", "timeouts");
     let mut expected = Vec::new();
     for _ in 0..RANDOM_TIMEOUTS {
@@ -140,7 +143,7 @@ pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
         };
         let how = format!("cut off after {limit:?}");
         check_publish(
-            &fixture,
+            fixture,
             &handle,
             &batch,
             condition,
@@ -154,7 +157,8 @@ pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
 
 /// A publish to several streams of a category, dropped after every number of
 /// polls, is all or nothing, and its retry stores it once.
-pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: EventStoreFixture) {
+pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
     let category = fixture
         .events
         .category("cancelled-category")
@@ -184,7 +188,7 @@ pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: EventStoreFix
         let how = format!("a category publish dropped after {polls} polls");
         assert_nothing_held(&*fixture.leftovers, &how).await;
         let counts: Vec<usize> =
-            futures::future::join_all(streams.iter().map(|handle| observed(&fixture, handle)))
+            futures::future::join_all(streams.iter().map(|handle| observed(fixture, handle)))
                 .await
                 .iter()
                 .zip(&expected)
@@ -199,7 +203,7 @@ pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: EventStoreFix
             .unwrap_or_else(|error| panic!("the retry of {how} failed: {error}"));
         for ((handle, write), stored) in streams.iter().zip(&writes).zip(&mut expected) {
             stored.extend(write.events.iter().map(NewEvent::id));
-            assert_eq!(observed(&fixture, handle).await, *stored, "after {how}");
+            assert_eq!(observed(fixture, handle).await, *stored, "after {how}");
         }
         if completed {
             return;
@@ -210,7 +214,8 @@ pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: EventStoreFix
 
 /// Scans of every target and `latest`, dropped after every number of polls,
 /// leave nothing held, and the store keeps serving reads.
-pub async fn dropped_reads_leave_nothing_held(fixture: EventStoreFixture) {
+pub async fn dropped_reads_leave_nothing_held(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
     let handle = stream(&fixture.events, "cancelled-reads", "s");
     for _ in 0..5 {
         promptly(
@@ -278,7 +283,8 @@ impl Read {
 
 /// A subscription dropped after every number of polls while it catches up,
 /// and while it waits live for new events, leaves nothing held.
-pub async fn a_dropped_subscription_leaves_nothing_held(fixture: EventStoreFixture) {
+pub async fn a_dropped_subscription_leaves_nothing_held(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
     let handle = stream(&fixture.events, "cancelled-subscription", "s");
     promptly(
         "a publish",

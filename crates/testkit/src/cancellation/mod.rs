@@ -94,12 +94,26 @@ pub struct EventStoreFixture {
     pub leftovers: Arc<dyn Leftovers>,
 }
 
-impl From<CancellationFixture> for EventStoreFixture {
-    fn from(fixture: CancellationFixture) -> Self {
-        Self {
-            events: fixture.stores.events,
-            observer: fixture.observer,
-            leftovers: fixture.leftovers,
+/// What the event store's cases take: an [`EventStoreFixture`], or a whole
+/// [`CancellationFixture`], which then lives (and keeps its backend) until
+/// the case ends.
+pub trait EventStoreParts: Send + Sync + 'static {
+    /// The event store, observer and leftovers report of the fixture.
+    fn event_store_parts(&self) -> EventStoreFixture;
+}
+
+impl EventStoreParts for EventStoreFixture {
+    fn event_store_parts(&self) -> EventStoreFixture {
+        self.clone()
+    }
+}
+
+impl EventStoreParts for CancellationFixture {
+    fn event_store_parts(&self) -> EventStoreFixture {
+        EventStoreFixture {
+            events: self.stores.events.clone(),
+            observer: self.observer.clone(),
+            leftovers: self.leftovers.clone(),
         }
     }
 }
