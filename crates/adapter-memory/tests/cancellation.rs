@@ -6,7 +6,7 @@ use eventblocks_core::EventStore;
 use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryLeases};
 use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
 use eventblocks_testkit::cancellation::{CancellationFixture, NothingHeld};
-use eventblocks_testkit::runner::RunnerFixture;
+use eventblocks_testkit::projection::runner::RunnerFixture;
 use futures::FutureExt;
 
 eventblocks_testkit::cancellation_suite!(|| async {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use eventblocks_core::EventStore;
 use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryLeases};
 use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
-use eventblocks_testkit::runner::RunnerFixture;
+use eventblocks_testkit::projection::runner::RunnerFixture;
 use futures::FutureExt;
 
 async fn fixture() -> RunnerFixture {

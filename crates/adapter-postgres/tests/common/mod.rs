@@ -17,7 +17,7 @@ use eventblocks_postgres::{
     PostgresProjectionStore,
 };
 use eventblocks_projection::ProjectionStore;
-use eventblocks_testkit::runner::RunnerFixture;
+use eventblocks_testkit::projection::runner::RunnerFixture;
 use futures::FutureExt;
 use std::sync::Arc;
 

@@ -11,7 +11,10 @@ use futures::{StreamExt, TryStreamExt};
 use rand::Rng;
 use uuid::Uuid;
 
-use super::{assert_nothing_held, drop_after_polls, CancellationFixture, Ending, PROMPTLY};
+use super::{
+    assert_nothing_held, drop_after_polls, Ending, EventStoreFixture, EventStoreParts, Leftovers,
+    PROMPTLY,
+};
 use crate::builders::events;
 
 /// A bound on the polls any operation may need; reaching it fails the case.
@@ -38,7 +41,7 @@ fn ids(events: &[StoredEvent]) -> Vec<Uuid> {
 }
 
 /// The events of `handle`'s stream as the observer (other sessions) sees them.
-async fn observed(fixture: &CancellationFixture, handle: &StreamHandle) -> Vec<Uuid> {
+async fn observed(fixture: &EventStoreFixture, handle: &StreamHandle) -> Vec<Uuid> {
     let events = promptly(
         "reading through another session",
         fixture
@@ -55,7 +58,7 @@ async fn observed(fixture: &CancellationFixture, handle: &StreamHandle) -> Vec<U
 /// it; the store must hold nothing, the retry must store the batch once, and
 /// other sessions must see it. Returns whether the dropped publish completed.
 async fn check_publish(
-    fixture: &CancellationFixture,
+    fixture: &EventStoreFixture,
     handle: &StreamHandle,
     batch: &[NewEvent],
     condition: WriteCondition,
@@ -95,8 +98,9 @@ fn after(expected: &[Uuid]) -> WriteCondition {
 /// A publish dropped after every number of polls leaves nothing held; its
 /// retry (same events, same condition) stores it exactly once, and a publish
 /// that completed is visible to other sessions.
-pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: CancellationFixture) {
-    let handle = stream(&fixture.stores.events, "cancelled", "publish");
+pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
+    let handle = stream(&fixture.events, "cancelled", "publish");
     let mut expected = Vec::new();
     for polls in 1..=MAX_POLLS {
         let batch = events("dropped", 2);
@@ -105,7 +109,7 @@ pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: Cancellation
         let ending = drop_after_polls(publish, polls).await;
         let how = format!("dropped after {polls} polls");
         if check_publish(
-            &fixture,
+            fixture,
             &handle,
             &batch,
             condition,
@@ -123,9 +127,10 @@ pub async fn a_dropped_publish_is_stored_once_by_its_retry(fixture: Cancellation
 
 /// Publishes cut off by random short timeouts keep the same rules.
 pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
-    fixture: CancellationFixture,
+    fixture: impl EventStoreParts,
 ) {
-    let handle = stream(&fixture.stores.events, "cancelled", "timeouts");
+    let fixture = &fixture.event_store_parts();
+    let handle = stream(&fixture.events, "cancelled", "timeouts");
     let mut expected = Vec::new();
     for _ in 0..RANDOM_TIMEOUTS {
         let batch = events("timed-out", 3);
@@ -138,7 +143,7 @@ pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
         };
         let how = format!("cut off after {limit:?}");
         check_publish(
-            &fixture,
+            fixture,
             &handle,
             &batch,
             condition,
@@ -152,15 +157,15 @@ pub async fn publishes_under_random_timeouts_are_stored_once_by_their_retries(
 
 /// A publish to several streams of a category, dropped after every number of
 /// polls, is all or nothing, and its retry stores it once.
-pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: CancellationFixture) {
+pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
     let category = fixture
-        .stores
         .events
         .category("cancelled-category")
         .unwrap_or_else(|error| panic!("a valid category: {error}"));
     let streams: Vec<StreamHandle> = ["a", "b", "c"]
         .iter()
-        .map(|name| stream(&fixture.stores.events, "cancelled-category", name))
+        .map(|name| stream(&fixture.events, "cancelled-category", name))
         .collect();
     let mut expected: Vec<Vec<Uuid>> = vec![Vec::new(); streams.len()];
     for polls in 1..=MAX_POLLS {
@@ -183,7 +188,7 @@ pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: CancellationF
         let how = format!("a category publish dropped after {polls} polls");
         assert_nothing_held(&*fixture.leftovers, &how).await;
         let counts: Vec<usize> =
-            futures::future::join_all(streams.iter().map(|handle| observed(&fixture, handle)))
+            futures::future::join_all(streams.iter().map(|handle| observed(fixture, handle)))
                 .await
                 .iter()
                 .zip(&expected)
@@ -198,7 +203,7 @@ pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: CancellationF
             .unwrap_or_else(|error| panic!("the retry of {how} failed: {error}"));
         for ((handle, write), stored) in streams.iter().zip(&writes).zip(&mut expected) {
             stored.extend(write.events.iter().map(NewEvent::id));
-            assert_eq!(observed(&fixture, handle).await, *stored, "after {how}");
+            assert_eq!(observed(fixture, handle).await, *stored, "after {how}");
         }
         if completed {
             return;
@@ -209,8 +214,9 @@ pub async fn a_dropped_category_publish_is_all_or_nothing(fixture: CancellationF
 
 /// Scans of every target and `latest`, dropped after every number of polls,
 /// leave nothing held, and the store keeps serving reads.
-pub async fn dropped_reads_leave_nothing_held(fixture: CancellationFixture) {
-    let handle = stream(&fixture.stores.events, "cancelled-reads", "s");
+pub async fn dropped_reads_leave_nothing_held(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
+    let handle = stream(&fixture.events, "cancelled-reads", "s");
     for _ in 0..5 {
         promptly(
             "a publish",
@@ -221,7 +227,7 @@ pub async fn dropped_reads_leave_nothing_held(fixture: CancellationFixture) {
     }
     for what in Read::ALL {
         for polls in 1..=MAX_POLLS {
-            let ending = drop_after_polls(what.run(&fixture.stores.events, &handle), polls).await;
+            let ending = drop_after_polls(what.run(&fixture.events, &handle), polls).await;
             let how = format!("{what:?} dropped after {polls} polls");
             assert_nothing_held(&*fixture.leftovers, &how).await;
             let read = promptly("a read", handle.read())
@@ -277,8 +283,9 @@ impl Read {
 
 /// A subscription dropped after every number of polls while it catches up,
 /// and while it waits live for new events, leaves nothing held.
-pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFixture) {
-    let handle = stream(&fixture.stores.events, "cancelled-subscription", "s");
+pub async fn a_dropped_subscription_leaves_nothing_held(fixture: impl EventStoreParts) {
+    let fixture = &fixture.event_store_parts();
+    let handle = stream(&fixture.events, "cancelled-subscription", "s");
     promptly(
         "a publish",
         handle.publish(events("read", 300), WriteCondition::NoCondition),
@@ -290,7 +297,6 @@ pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFix
             .page_size(50)
             .poll_interval(Duration::from_millis(5));
         fixture
-            .stores
             .events
             .log()
             .subscribe(options)
@@ -305,7 +311,7 @@ pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFix
             .try_collect::<Vec<_>>();
         let ending = drop_after_polls(catching_up, polls).await;
         check_reads_after(
-            &fixture,
+            &*fixture.leftovers,
             &handle,
             &format!("a catching-up subscription dropped after {polls} polls"),
         )
@@ -332,7 +338,7 @@ pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFix
             "nothing new was published"
         );
         check_reads_after(
-            &fixture,
+            &*fixture.leftovers,
             &handle,
             &format!("a live subscription dropped after {polls} polls"),
         )
@@ -340,55 +346,9 @@ pub async fn a_dropped_subscription_leaves_nothing_held(fixture: CancellationFix
     }
 }
 
-pub(super) async fn check_reads_after(
-    fixture: &CancellationFixture,
-    handle: &StreamHandle,
-    how: &str,
-) {
-    assert_nothing_held(&*fixture.leftovers, how).await;
+pub(super) async fn check_reads_after(leftovers: &dyn Leftovers, handle: &StreamHandle, how: &str) {
+    assert_nothing_held(leftovers, how).await;
     promptly("a read", handle.read())
         .await
         .unwrap_or_else(|error| panic!("a read after {how} failed: {error}"));
-}
-
-/// Calls `$callback!($($args)*; case, …)` with every cancellation case.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __with_cancellation_cases {
-    ($callback:ident ! ($($args:tt)*)) => {
-        $crate::$callback! { $($args)* ;
-            a_dropped_publish_is_stored_once_by_its_retry,
-            publishes_under_random_timeouts_are_stored_once_by_their_retries,
-            a_dropped_category_publish_is_all_or_nothing,
-            dropped_reads_leave_nothing_held,
-            a_dropped_subscription_leaves_nothing_held,
-            a_dropped_checkpoint_advance_moves_it_at_most_once,
-            a_dropped_lease_acquisition_leaves_the_partition_free,
-            a_dropped_projection_save_or_search_leaves_one_projection,
-            a_runner_dropped_at_any_point_converges_exactly,
-        }
-    };
-}
-
-/// Expands to one `#[tokio::test]` per cancellation case, each with a fresh
-/// [`CancellationFixture`] from `$factory`.
-#[macro_export]
-macro_rules! cancellation_suite {
-    ($factory:expr) => {
-        $crate::__with_cancellation_cases!(__cancellation_tests!($factory));
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __cancellation_tests {
-    ($factory:expr ; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let fixture: $crate::cancellation::CancellationFixture = ($factory)().await;
-                $crate::cancellation::$case(fixture).await;
-            }
-        )*
-    };
 }

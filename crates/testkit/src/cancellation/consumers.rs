@@ -14,7 +14,7 @@ use futures::TryStreamExt;
 
 use super::cases::{check_reads_after, promptly, MAX_POLLS};
 use super::{assert_nothing_held, drop_after_polls, CancellationFixture, Ending};
-use crate::runner::{consumer, publish, read_model, runner, Tally};
+use crate::projection::runner::{consumer, publish, read_model, runner, Tally};
 
 /// A checkpoint advance dropped after every number of polls, with and
 /// without a fence, leaves nothing held and moves the checkpoint at most
@@ -199,7 +199,7 @@ pub async fn a_runner_dropped_at_any_point_converges_exactly(fixture: Cancellati
             "a runner's run never ends by itself: {ending:?}"
         );
         check_reads_after(
-            &fixture,
+            &*fixture.leftovers,
             &probe_stream(&fixture),
             &format!("a run dropped after {polls} polls"),
         )
@@ -231,7 +231,7 @@ pub async fn a_runner_dropped_at_any_point_converges_exactly(fixture: Cancellati
         for polls in 1..=MAX_POLLS {
             let ending = drop_after_polls(step_runner.process(event), polls).await;
             check_reads_after(
-                &fixture,
+                &*fixture.leftovers,
                 &probe_stream(&fixture),
                 &format!("a runner step dropped after {polls} polls"),
             )

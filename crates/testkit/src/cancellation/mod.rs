@@ -16,12 +16,18 @@
 //!
 //! Each case drives one operation, dropping it after 1, 2, 3, … polls until it
 //! completes within the budget (see [`drop_after_polls`]), then under random
-//! short timeouts, and checks the rules after every drop. Run every case with
-//! [`cancellation_suite!`](crate::cancellation_suite) and a factory of
-//! [`CancellationFixture`]s:
+//! short timeouts, and checks the rules after every drop.
+//!
+//! Run every case with [`cancellation_suite!`](crate::cancellation_suite) and
+//! a factory of [`CancellationFixture`]s, or only the event store's cases
+//! (publishes, category publishes, reads, subscriptions) with
+//! [`event_store_cancellation_suite!`](crate::event_store_cancellation_suite)
+//! and a factory of [`EventStoreFixture`]s, for an adapter that stores events
+//! and nothing else:
 //!
 //! ```ignore
 //! eventblocks_testkit::cancellation_suite!(|| async { my_cancellation_fixture().await });
+//! eventblocks_testkit::event_store_cancellation_suite!(|| async { my_event_store_fixture().await });
 //! ```
 
 mod cases;
@@ -34,7 +40,7 @@ use std::time::Duration;
 
 use eventblocks_core::{async_trait, EventStore};
 
-use crate::runner::RunnerFixture;
+use crate::projection::runner::RunnerFixture;
 
 pub use cases::*;
 pub use consumers::*;
@@ -74,6 +80,44 @@ pub struct CancellationFixture {
     pub leftovers: Arc<dyn Leftovers>,
 }
 
+/// The event store to cancel operations on, and the means to check what they
+/// left: what the event store's cases need of a [`CancellationFixture`].
+#[derive(Debug, Clone)]
+pub struct EventStoreFixture {
+    /// The event store whose operations are dropped.
+    pub events: EventStore,
+    /// Another event store on the same backend through other connections:
+    /// what it sees is visible to other sessions. May be a clone of `events`
+    /// for backends without sessions.
+    pub observer: EventStore,
+    /// What the backend holds that it should not.
+    pub leftovers: Arc<dyn Leftovers>,
+}
+
+/// What the event store's cases take: an [`EventStoreFixture`], or a whole
+/// [`CancellationFixture`], which then lives (and keeps its backend) until
+/// the case ends.
+pub trait EventStoreParts: Send + Sync + 'static {
+    /// The event store, observer and leftovers report of the fixture.
+    fn event_store_parts(&self) -> EventStoreFixture;
+}
+
+impl EventStoreParts for EventStoreFixture {
+    fn event_store_parts(&self) -> EventStoreFixture {
+        self.clone()
+    }
+}
+
+impl EventStoreParts for CancellationFixture {
+    fn event_store_parts(&self) -> EventStoreFixture {
+        EventStoreFixture {
+            events: self.stores.events.clone(),
+            observer: self.observer.clone(),
+            leftovers: self.leftovers.clone(),
+        }
+    }
+}
+
 /// How long resources of a dropped operation may take to be released (a
 /// closed connection's server session ends soon after, not at once).
 const SETTLE: Duration = Duration::from_secs(10);
@@ -95,4 +139,77 @@ pub async fn assert_nothing_held(leftovers: &dyn Leftovers, after: &str) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Calls `$callback!($($args)*; case, …)` with every cancellation case of the
+/// event store.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_event_store_cancellation_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! { $($args)* ;
+            a_dropped_publish_is_stored_once_by_its_retry,
+            publishes_under_random_timeouts_are_stored_once_by_their_retries,
+            a_dropped_category_publish_is_all_or_nothing,
+            dropped_reads_leave_nothing_held,
+            a_dropped_subscription_leaves_nothing_held,
+        }
+    };
+}
+
+/// Calls `$callback!($($args)*; case, …)` with every cancellation case of the
+/// consumers: checkpoints, leases, projections and the runner.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_consumer_cancellation_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! { $($args)* ;
+            a_dropped_checkpoint_advance_moves_it_at_most_once,
+            a_dropped_lease_acquisition_leaves_the_partition_free,
+            a_dropped_projection_save_or_search_leaves_one_projection,
+            a_runner_dropped_at_any_point_converges_exactly,
+        }
+    };
+}
+
+/// Expands to one test per cancellation case, the event store's and the
+/// consumers', each with a fresh [`CancellationFixture`] from `$factory` (a
+/// closure returning a future of one).
+///
+/// The tests run on a multi-threaded runtime of the testkit's own; the crate
+/// that calls this needs no tokio dependency.
+#[macro_export]
+macro_rules! cancellation_suite {
+    ($factory:expr) => {
+        $crate::__with_event_store_cancellation_cases!(__suite_tests!(
+            $crate::cancellation::CancellationFixture,
+            [$crate::cancellation],
+            4,
+            $factory
+        ));
+        $crate::__with_consumer_cancellation_cases!(__suite_tests!(
+            $crate::cancellation::CancellationFixture,
+            [$crate::cancellation],
+            4,
+            $factory
+        ));
+    };
+}
+
+/// Expands to one test per cancellation case of the event store, each with a
+/// fresh [`EventStoreFixture`] from `$factory` (a closure returning a future
+/// of one): for an adapter that stores events and no consumer state.
+///
+/// The tests run on a multi-threaded runtime of the testkit's own; the crate
+/// that calls this needs no tokio dependency.
+#[macro_export]
+macro_rules! event_store_cancellation_suite {
+    ($factory:expr) => {
+        $crate::__with_event_store_cancellation_cases!(__suite_tests!(
+            $crate::cancellation::EventStoreFixture,
+            [$crate::cancellation],
+            4,
+            $factory
+        ));
+    };
 }

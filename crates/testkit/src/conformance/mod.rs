@@ -3,7 +3,7 @@
 //! cases any adapter runs.
 //!
 //! Run it with one macro in a test file of your adapter's crate; each case
-//! becomes its own `#[tokio::test]` with a fresh store from your factory:
+//! becomes its own test with a fresh store from your factory:
 //!
 //! ```ignore
 //! use eventblocks_core::EventStore;
@@ -106,27 +106,20 @@ macro_rules! __with_event_store_cases {
     };
 }
 
-/// Expands to one `#[tokio::test]` per conformance case, each running against
-/// a fresh store from `$factory` (a closure returning a future of an
-/// [`EventStore`]).
+/// Expands to one test per conformance case, each running against a fresh
+/// store from `$factory` (a closure returning a future of an [`EventStore`]).
+///
+/// The tests run on a multi-threaded runtime of the testkit's own; the crate
+/// that calls this needs no tokio dependency.
 #[macro_export]
 macro_rules! event_store_suite {
     ($factory:expr) => {
-        $crate::__with_event_store_cases!(__event_store_tests!($factory));
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __event_store_tests {
-    ($factory:expr ; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let store: $crate::__reexports::EventStore = ($factory)().await;
-                $crate::conformance::$case(store).await;
-            }
-        )*
+        $crate::__with_event_store_cases!(__suite_tests!(
+            $crate::__reexports::EventStore,
+            [$crate::conformance],
+            4,
+            $factory
+        ));
     };
 }
 

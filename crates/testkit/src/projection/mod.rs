@@ -1,8 +1,8 @@
-//! The projection-store conformance suite, and a harness for projector tests.
+//! The projection-store conformance suite, the projection-runner suite
+//! ([`runner`]), and a harness for projector tests.
 //!
 //! Run the suite with one macro in a test file of your adapter's crate; each
-//! case becomes its own `#[tokio::test]` with a fresh, empty store from your
-//! factory:
+//! case becomes its own test with a fresh, empty store from your factory:
 //!
 //! ```ignore
 //! use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
@@ -20,6 +20,7 @@ mod harness;
 mod model;
 mod reference;
 mod replacement;
+pub mod runner;
 
 pub use cases::*;
 pub use dialect::*;
@@ -57,26 +58,20 @@ macro_rules! __with_projection_store_cases {
     };
 }
 
-/// Expands to one `#[tokio::test]` per projection-store case, each running
-/// against a fresh store from `$factory` (a closure returning a future of a
+/// Expands to one test per projection-store case, each running against a
+/// fresh, empty store from `$factory` (a closure returning a future of a
 /// [`ProjectionStore`](eventblocks_projection::ProjectionStore)).
+///
+/// The tests run on a multi-threaded runtime of the testkit's own; the crate
+/// that calls this needs no tokio dependency.
 #[macro_export]
 macro_rules! projection_store_suite {
     ($factory:expr) => {
-        $crate::__with_projection_store_cases!(__projection_store_tests!($factory));
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __projection_store_tests {
-    ($factory:expr ; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let store: $crate::__reexports::ProjectionStore = ($factory)().await;
-                $crate::projection::$case(store).await;
-            }
-        )*
+        $crate::__with_projection_store_cases!(__suite_tests!(
+            $crate::__reexports::ProjectionStore,
+            [$crate::projection],
+            2,
+            $factory
+        ));
     };
 }

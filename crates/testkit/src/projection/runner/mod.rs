@@ -285,25 +285,19 @@ macro_rules! __with_runner_cases {
     };
 }
 
-/// Expands to one `#[tokio::test]` per runner case, each with a fresh
-/// [`RunnerFixture`] from `$factory`.
+/// Expands to one test per runner case, each with a fresh [`RunnerFixture`]
+/// from `$factory` (a closure returning a future of one).
+///
+/// The tests run on a multi-threaded runtime of the testkit's own; the crate
+/// that calls this needs no tokio dependency.
 #[macro_export]
 macro_rules! runner_suite {
     ($factory:expr) => {
-        $crate::__with_runner_cases!(__runner_tests!($factory));
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __runner_tests {
-    ($factory:expr ; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let fixture: $crate::runner::RunnerFixture = ($factory)().await;
-                $crate::runner::$case(fixture).await;
-            }
-        )*
+        $crate::__with_runner_cases!(__suite_tests!(
+            $crate::projection::runner::RunnerFixture,
+            [$crate::projection::runner],
+            4,
+            $factory
+        ));
     };
 }
