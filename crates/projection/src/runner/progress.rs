@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use eventblocks_core::{partition_checkpoint, Name, WriteOutcome};
 
+use super::partitions::agree;
 use super::ProjectionRunner;
 use crate::error::{Error, Result};
 use crate::projector::Projector;
@@ -62,9 +63,9 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// every partition must have applied its events up to `sequence_number`;
     /// one partition racing ahead is not enough.
     ///
-    /// A process that waits without running the runner itself uses
-    /// [`ProjectionRunner::wait_until_partitioned`], which is told the number
-    /// of partitions.
+    /// A runner that is not running waits for the number of partitions
+    /// recorded for its consumer (one if none is);
+    /// [`ProjectionRunner::wait_until_partitioned`] is told the number.
     ///
     /// # Errors
     /// [`eventblocks_core::Error::Timeout`] if that takes longer than `timeout`.
@@ -76,7 +77,9 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// instances) with `partitions` partitions.
     ///
     /// # Errors
-    /// [`eventblocks_core::Error::Timeout`] after `timeout`.
+    /// [`Error::PartitionCount`] if the consumer is recorded with another
+    /// number of partitions; [`eventblocks_core::Error::Timeout`] after
+    /// `timeout`.
     pub async fn wait_until_partitioned(
         &self,
         partitions: u32,
@@ -94,15 +97,24 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     ) -> Result<()> {
         let consumer = self.consumer_name()?;
         let mut progress = self.progress.subscribe();
+        // The recorded number, once read: it overrides a guess.
+        let mut recorded = None;
         let waiting = async {
             loop {
                 let known = progress.borrow_and_update().partitions();
-                let partitions = partitions.unwrap_or(known);
-                if self
-                    .all_reached(&consumer, partitions, sequence_number)
-                    .await?
-                {
-                    return Ok(());
+                let count = recorded.or(partitions).unwrap_or(known);
+                if self.all_reached(&consumer, count, sequence_number).await? {
+                    // Only trusted for the number the checkpoints were made
+                    // with; read once, when it matters.
+                    match self.recorded_partitions(&consumer).await? {
+                        None => return Ok(()),
+                        Some(number) if number == u64::from(count) => return Ok(()),
+                        Some(number) if partitions.is_some() || recorded.is_some() => {
+                            return agree(&consumer, number, count);
+                        }
+                        Some(number) => recorded = Some(partition_count(&consumer, number)?),
+                    }
+                    continue;
                 }
                 let _ = tokio::time::timeout(CHECKPOINT_POLL, progress.changed()).await;
             }
@@ -141,4 +153,19 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         }
         Ok(true)
     }
+}
+
+/// A recorded number of partitions as a count to wait for.
+///
+/// # Errors
+/// [`Error::PartitionCount`] for a number no runner runs with.
+fn partition_count(consumer: &Name, recorded: u64) -> Result<u32> {
+    u32::try_from(recorded)
+        .ok()
+        .filter(|count| (1..=super::MAX_PARTITIONS).contains(count))
+        .ok_or_else(|| Error::PartitionCount {
+            consumer: consumer.clone(),
+            recorded,
+            requested: 0,
+        })
 }
