@@ -96,25 +96,31 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         timeout: Duration,
     ) -> Result<()> {
         let consumer = self.consumer_name()?;
+        if let Some(count) = partitions {
+            if let Some(recorded) = self.recorded_partitions(&consumer).await? {
+                agree(&consumer, recorded, count)?;
+            }
+        }
         let mut progress = self.progress.subscribe();
         // The recorded number, once read: it overrides a guess.
         let mut recorded = None;
         let waiting = async {
             loop {
                 let known = progress.borrow_and_update().partitions();
-                let count = recorded.or(partitions).unwrap_or(known);
+                let count = partitions.or(recorded).unwrap_or(known);
                 if self.all_reached(&consumer, count, sequence_number).await? {
-                    // Only trusted for the number the checkpoints were made
-                    // with; read once, when it matters.
-                    match self.recorded_partitions(&consumer).await? {
-                        None => return Ok(()),
-                        Some(number) if number == u64::from(count) => return Ok(()),
-                        Some(number) if partitions.is_some() || recorded.is_some() => {
-                            return agree(&consumer, number, count);
-                        }
-                        Some(number) => recorded = Some(partition_count(&consumer, number)?),
+                    if partitions.is_some() || recorded.is_some() {
+                        return Ok(());
                     }
-                    continue;
+                    // A guess is only trusted for the number the checkpoints
+                    // were made with; read once, when it matters.
+                    match self.recorded_partitions(&consumer).await? {
+                        Some(number) if number != u64::from(count) => {
+                            recorded = Some(partition_count(&consumer, number)?);
+                            continue;
+                        }
+                        _ => return Ok(()),
+                    }
                 }
                 let _ = tokio::time::timeout(CHECKPOINT_POLL, progress.changed()).await;
             }
