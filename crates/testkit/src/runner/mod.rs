@@ -48,7 +48,9 @@ use self::gate::Gate;
 
 /// Takes a lease away from its holder as the backend would on a lost
 /// connection: the holder learns nothing until it next looks, and the
-/// partition is free for another instance. Given the consumer and partition.
+/// partition is free for another instance. Given the consumer and partition;
+/// a backend may take more leases away with it (PostgreSQL: every lease held
+/// on the same connection).
 pub type Revoke = Arc<dyn Fn(Name, u32) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Everything a runner needs, on one backend.
@@ -63,7 +65,7 @@ pub struct RunnerFixture {
     /// Partition leases.
     pub leases: Arc<dyn Leases>,
     /// Takes a held lease away (memory: `MemoryLeases::revoke`; PostgreSQL:
-    /// terminating the lease's session).
+    /// terminating the session holding it, and so its other leases).
     pub revoke: Revoke,
 }
 
