@@ -83,7 +83,11 @@ mod tests {
     #[test]
     fn the_statements_admit_the_tokens_core_admits() {
         assert_eq!(Fence::MAX_TOKEN, 1 << 53);
-        let fenced = ["fences/check.sql", "checkpoints/advance.sql", "projections/save.sql"];
+        let fenced = [
+            "fences/check.sql",
+            "checkpoints/advance.sql",
+            "projections/save.sql",
+        ];
         for file in fenced {
             let (_, sql) = FILES.iter().find(|(path, _)| *path == file).unwrap();
             assert_eq!(sql.matches("(1::bigint << 53)").count(), 2, "{file}");

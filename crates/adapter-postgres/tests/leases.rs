@@ -329,7 +329,10 @@ async fn many_leases_share_one_session() {
     drop(held);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while count_sessions(&test).await.locks > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "dropped leases stayed locked");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dropped leases stayed locked"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -206,7 +206,10 @@ mod tests {
         }
         // Raised past the limit by a backend's leases: the holder may write.
         assert_eq!(fence(limit + 1).admit(Some(limit + 1)).unwrap(), limit + 1);
-        assert!(fence(limit + 1).admit(Some(limit + 2)).unwrap_err().is_fenced());
+        assert!(fence(limit + 1)
+            .admit(Some(limit + 2))
+            .unwrap_err()
+            .is_fenced());
     }
 
     #[test]

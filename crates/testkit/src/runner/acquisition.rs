@@ -55,9 +55,7 @@ impl Leases for FailingLeases {
 /// Acquisitions of a partition fail at the start, and again after the
 /// runner lost its leases mid-run: it keeps running, takes the partitions
 /// once acquisitions succeed, and applies every event exactly once.
-pub async fn a_failed_lease_acquisition_does_not_stop_a_partitioned_runner(
-    fixture: RunnerFixture,
-) {
+pub async fn a_failed_lease_acquisition_does_not_stop_a_partitioned_runner(fixture: RunnerFixture) {
     let leases = Arc::new(FailingLeases {
         inner: fixture.leases.clone(),
         failures: Mutex::new(HashMap::new()),
@@ -70,19 +68,34 @@ pub async fn a_failed_lease_acquisition_does_not_stop_a_partitioned_runner(
         let (instance, leases) = (instance.clone(), leases.clone() as Arc<dyn Leases>);
         async move { instance.run_partitioned(2, leases).await }
     });
-    wait(&instance, last, "the runner never took the failing partition").await;
+    wait(
+        &instance,
+        last,
+        "the runner never took the failing partition",
+    )
+    .await;
     assert_eq!(leases.failures_left(), 0, "every injected failure was met");
 
     leases.fail(1, 3);
     (fixture.revoke)(consumer("tally"), 1).await;
-    wait_for(Duration::from_secs(10), "the runner to try the lost partition again", || {
-        leases.failures_left() == 0
-    })
+    wait_for(
+        Duration::from_secs(10),
+        "the runner to try the lost partition again",
+        || leases.failures_left() == 0,
+    )
     .await;
     let last = publish(&fixture.events, 6, 12, &mut expected).await;
-    wait(&instance, last, "the runner never took a lost partition again").await;
+    wait(
+        &instance,
+        last,
+        "the runner never took a lost partition again",
+    )
+    .await;
     if running.is_finished() {
-        panic!("a failed acquisition stopped the runner: {:?}", running.await);
+        panic!(
+            "a failed acquisition stopped the runner: {:?}",
+            running.await
+        );
     }
     running.abort();
     assert_eq!(read_model(&fixture.projections).await, expected);

@@ -17,7 +17,11 @@ const REFUSED_WITHIN: Duration = Duration::from_secs(10);
 
 type Running = JoinHandle<eventblocks_projection::Result<()>>;
 
-fn start(runner: &Arc<ProjectionRunner<Tally>>, partitions: u32, leases: &Arc<dyn Leases>) -> Running {
+fn start(
+    runner: &Arc<ProjectionRunner<Tally>>,
+    partitions: u32,
+    leases: &Arc<dyn Leases>,
+) -> Running {
     let (runner, leases) = (Arc::clone(runner), Arc::clone(leases));
     tokio::spawn(async move { runner.run_partitioned(partitions, leases).await })
 }
@@ -46,7 +50,9 @@ pub async fn changing_the_number_of_partitions_is_refused(fixture: RunnerFixture
     let first = publish(&fixture.events, 12, 12, &mut expected).await;
     let owner = consumer("tally");
     let hung = fixture.leases.try_acquire(&owner, 1).await;
-    let hung = hung.unwrap_or_else(|e| panic!("{e}")).expect("partition 1 is free");
+    let hung = hung
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("partition 1 is free");
     let four = Arc::new(runner(&fixture, Tally::default()));
     let running = start(&four, 4, &fixture.leases);
     for partition in [0, 2, 3] {
@@ -64,7 +70,11 @@ pub async fn changing_the_number_of_partitions_is_refused(fixture: RunnerFixture
     let refused = refused.expect("3 partitions ran where 4 were recorded");
     assert_refused(refused.unwrap_or_else(|e| panic!("{e}")), 4, 3);
     let alone = tokio::time::timeout(REFUSED_WITHIN, three.run()).await;
-    assert_refused(alone.expect("run() ran where 4 partitions were recorded"), 4, 1);
+    assert_refused(
+        alone.expect("run() ran where 4 partitions were recorded"),
+        4,
+        1,
+    );
     let waited = three
         .wait_until_partitioned(3, second, Duration::from_secs(1))
         .await;
@@ -89,9 +99,7 @@ pub async fn changing_the_number_of_partitions_is_refused(fixture: RunnerFixture
 /// A rolling deployment: instances with 2 and 3 partitions start at once.
 /// Exactly one number is recorded; the other instance stops at once, as does
 /// an unpartitioned `run()`, and the survivor applies every event once.
-pub async fn instances_with_other_numbers_of_partitions_do_not_run_at_once(
-    fixture: RunnerFixture,
-) {
+pub async fn instances_with_other_numbers_of_partitions_do_not_run_at_once(fixture: RunnerFixture) {
     let mut expected = HashMap::new();
     publish(&fixture.events, 6, 12, &mut expected).await;
     let instances: Vec<(u32, Arc<ProjectionRunner<Tally>>)> = [2, 3]
@@ -110,13 +118,23 @@ pub async fn instances_with_other_numbers_of_partitions_do_not_run_at_once(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let refused = running.iter().position(JoinHandle::is_finished).unwrap_or(0);
+    let refused = running
+        .iter()
+        .position(JoinHandle::is_finished)
+        .unwrap_or(0);
     let survivor = 1 - refused;
     let (recorded, requested) = (instances[survivor].0, instances[refused].0);
-    let result = running.remove(refused).await.unwrap_or_else(|e| panic!("{e}"));
+    let result = running
+        .remove(refused)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_refused(result, u64::from(recorded), requested);
     let alone = tokio::time::timeout(REFUSED_WITHIN, instances[refused].1.run()).await;
-    assert_refused(alone.expect("run() ran beside partitioned instances"), recorded.into(), 1);
+    assert_refused(
+        alone.expect("run() ran beside partitioned instances"),
+        recorded.into(),
+        1,
+    );
 
     let last = publish(&fixture.events, 6, 6, &mut expected).await;
     instances[survivor]
