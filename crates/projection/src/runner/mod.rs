@@ -305,21 +305,9 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         let partitions = self.partitions_of(&consumer).await?;
         let mut rebuilt: HashSet<EventSourceIdentifier> = HashSet::new();
         let mut events = self.events.scan(self.source.clone(), ScanQuery::new());
-        let mut folded = 0;
-        let mut last = None;
+        let (mut folded, mut last) = (0, None);
         while let Some(event) = events.try_next().await? {
-            let source = EventSourceIdentifier::Stream(event.stream.clone());
-            let mut projection = if rebuilt.insert(source.clone()) {
-                self.projector.initial(source)
-            } else {
-                let stored = self
-                    .projections
-                    .locate(&source, self.projector.name())
-                    .await?;
-                stored.unwrap_or_else(|| self.projector.initial(source))
-            };
-            self.projector.apply_event(&mut projection, &event)?;
-            self.projections.save(&projection).await?;
+            self.refold(&event, &mut rebuilt).await?;
             let partition = partition_of(&event.stream, partitions);
             let checkpoint = partition_checkpoint(&consumer, partition, partitions)?;
             self.checkpoints
@@ -339,18 +327,27 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         Ok(folded)
     }
 
-    /// The number of partitions recorded for `consumer`, 1 if none is.
-    ///
-    /// # Errors
-    /// The checkpoint store's; [`eventblocks_core::Error::Corrupt`] for a
-    /// record beyond any number of partitions.
-    async fn partitions_of(&self, consumer: &Name) -> Result<u32> {
-        let recorded = self.recorded_partitions(consumer).await?.unwrap_or(1);
-        u32::try_from(recorded).map_err(|_| {
-            Error::Store(eventblocks_core::Error::corrupt(
-                "a recorded number of partitions beyond u32",
-            ))
-        })
+    /// Applies `event` to its stream's projection as a rebuild does: to the
+    /// initial state for a stream not `rebuilt` yet (then recorded as
+    /// rebuilt), to the stored projection otherwise.
+    async fn refold(
+        &self,
+        event: &StoredEvent,
+        rebuilt: &mut HashSet<EventSourceIdentifier>,
+    ) -> Result<()> {
+        let source = EventSourceIdentifier::Stream(event.stream.clone());
+        let mut projection = if rebuilt.insert(source.clone()) {
+            self.projector.initial(source)
+        } else {
+            let stored = self
+                .projections
+                .locate(&source, self.projector.name())
+                .await?;
+            stored.unwrap_or_else(|| self.projector.initial(source))
+        };
+        self.projector.apply_event(&mut projection, event)?;
+        self.projections.save(&projection).await?;
+        Ok(())
     }
 }
 

@@ -77,6 +77,32 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         let record = partitions_checkpoint(consumer)?;
         Ok(self.checkpoints.load(&record).await?)
     }
+
+    /// The number of partitions recorded for `consumer`, 1 if none is.
+    ///
+    /// # Errors
+    /// As [`count_of`]; the checkpoint store's.
+    pub(super) async fn partitions_of(&self, consumer: &Name) -> Result<u32> {
+        match self.recorded_partitions(consumer).await? {
+            Some(recorded) => count_of(recorded),
+            None => Ok(1),
+        }
+    }
+}
+
+/// A recorded number of partitions as a count.
+///
+/// # Errors
+/// [`eventblocks_core::Error::Corrupt`] for a number no runner runs with.
+pub(super) fn count_of(recorded: u64) -> Result<u32> {
+    u32::try_from(recorded)
+        .ok()
+        .filter(|count| (1..=MAX_PARTITIONS).contains(count))
+        .ok_or_else(|| {
+            Error::Store(eventblocks_core::Error::corrupt(format!(
+                "{recorded} partitions recorded, more than any runner runs with"
+            )))
+        })
 }
 
 /// Takes the lease guarding the record, waiting while another instance holds

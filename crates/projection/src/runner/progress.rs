@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use eventblocks_core::{partition_checkpoint, Name, WriteOutcome};
 
-use super::partitions::agree;
+use super::partitions::{agree, count_of};
 use super::ProjectionRunner;
 use crate::error::{Error, Result};
 use crate::projector::Projector;
@@ -116,7 +116,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
                     // were made with; read once, when it matters.
                     match self.recorded_partitions(&consumer).await? {
                         Some(number) if number != u64::from(count) => {
-                            recorded = Some(partition_count(&consumer, number)?);
+                            recorded = Some(count_of(number)?);
                             continue;
                         }
                         _ => return Ok(()),
@@ -159,19 +159,4 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         }
         Ok(true)
     }
-}
-
-/// A recorded number of partitions as a count to wait for.
-///
-/// # Errors
-/// [`Error::PartitionCount`] for a number no runner runs with.
-fn partition_count(consumer: &Name, recorded: u64) -> Result<u32> {
-    u32::try_from(recorded)
-        .ok()
-        .filter(|count| (1..=super::MAX_PARTITIONS).contains(count))
-        .ok_or_else(|| Error::PartitionCount {
-            consumer: consumer.clone(),
-            recorded,
-            requested: 0,
-        })
 }

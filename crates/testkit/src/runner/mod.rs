@@ -314,6 +314,7 @@ macro_rules! __with_runner_cases {
             a_projection_whose_id_changes_stays_one_projection,
             changing_the_number_of_partitions_is_refused,
             instances_with_other_numbers_of_partitions_do_not_run_at_once,
+            a_rebuild_of_a_partitioned_consumer_moves_every_partition,
             a_failed_lease_acquisition_does_not_stop_a_partitioned_runner,
             a_made_up_fencing_token_is_refused_and_leases_go_on,
         }

@@ -146,3 +146,37 @@ pub async fn instances_with_other_numbers_of_partitions_do_not_run_at_once(fixtu
     running[0].abort();
     assert_eq!(read_model(&fixture.projections).await, expected);
 }
+
+/// A rebuild of a consumer recorded with 2 partitions moves both partition
+/// checkpoints to the end (not a checkpoint of one partition nobody reads),
+/// so a waiter told the number sees it done, and a later partitioned run
+/// applies nothing twice.
+pub async fn a_rebuild_of_a_partitioned_consumer_moves_every_partition(fixture: RunnerFixture) {
+    let mut expected = HashMap::new();
+    let first = publish(&fixture.events, 6, 6, &mut expected).await;
+    let instance = Arc::new(runner(&fixture, Tally::default()));
+    let running = start(&instance, 2, &fixture.leases);
+    instance
+        .wait_until(first, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the runner never caught up: {e}"));
+    running.abort();
+    let _ = running.await;
+    let last = publish(&fixture.events, 6, 6, &mut expected).await;
+
+    let rebuilt = instance.rebuild().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rebuilt, 12);
+    assert_eq!(read_model(&fixture.projections).await, expected);
+    instance
+        .wait_until_partitioned(2, last, Duration::from_secs(1))
+        .await
+        .unwrap_or_else(|e| panic!("the rebuild left a partition behind: {e}"));
+    let running = start(&instance, 2, &fixture.leases);
+    let more = publish(&fixture.events, 6, 6, &mut expected).await;
+    instance
+        .wait_until(more, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the runner never caught up after the rebuild: {e}"));
+    running.abort();
+    assert_eq!(read_model(&fixture.projections).await, expected);
+}
