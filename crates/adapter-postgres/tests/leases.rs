@@ -442,3 +442,47 @@ async fn a_made_up_token_cannot_lock_a_partition_out() {
         assert!(advanced.unwrap(), "the holder's write is admitted");
     }
 }
+
+/// A network that stops delivering: an acquisition on the silent lease
+/// session fails with a typed timeout after the operation timeout rather than
+/// hang (and every acquisition of the process behind it), the session is
+/// given up, and the leases held on it are reported lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_lease_session_times_out_and_loses_its_leases() {
+    use eventblocks_core::Error;
+    use eventblocks_postgres::testing::FaultProxy;
+    use eventblocks_postgres::PostgresAdapter;
+
+    let test = common::adapter().await;
+    let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
+    let port = upstream.get_ports().first().copied().unwrap_or(5432);
+    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let timeout = Duration::from_secs(1);
+    let adapter = PostgresAdapter::builder()
+        .url(format!(
+            "postgres://postgres@{}/postgres?application_name={}",
+            proxy.address(),
+            test.schema
+        ))
+        .schema(&test.schema)
+        .operation_timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_wait_timeout(timeout)
+        .build()
+        .unwrap();
+    let leases = PostgresLeases::new(&adapter);
+    let held = leases.try_acquire(&consumer(), 0).await.unwrap().unwrap();
+    let lost = held.lost();
+
+    proxy.black_hole();
+    let started = std::time::Instant::now();
+    let taken = leases.try_acquire(&consumer(), 1).await;
+    assert!(matches!(taken, Err(Error::Timeout { .. })), "{taken:?}");
+    assert!(started.elapsed() < timeout * 3, "{:?}", started.elapsed());
+    tokio::time::timeout(timeout, lost)
+        .await
+        .expect("the lease on the silent session is reported lost");
+    drop(held);
+}

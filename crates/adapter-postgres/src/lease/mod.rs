@@ -94,7 +94,8 @@ impl PostgresLeases {
                 |e| error::database(e, "connecting for leases", WriteOutcome::NotWritten),
             )
             .await?;
-        LeaseSession::start(connection, &inner.sql.leases)
+        let timeout = inner.settings.operation_timeout;
+        LeaseSession::start(connection, &inner.sql.leases, timeout)
             .await
             .map_err(|e| error::database(e, "preparing to take leases", WriteOutcome::NotWritten))
     }
@@ -113,6 +114,13 @@ impl PostgresLeases {
                         "taking a lease",
                         WriteOutcome::NotWritten,
                     ))
+                }
+                Err(Failure::TimedOut) => {
+                    return Err(Error::Timeout {
+                        outcome: WriteOutcome::NotWritten,
+                        message: "taking a lease took longer than the operation timeout".into(),
+                        source: None,
+                    })
                 }
             }
         }

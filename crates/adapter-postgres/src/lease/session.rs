@@ -13,13 +13,15 @@
 //! lease on it reports itself lost.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle};
-use tokio_postgres::{Client, Statement};
+use tokio_postgres::{Client, Row, Statement};
 use tracing::warn;
 
 use crate::connect::Dedicated;
@@ -48,6 +50,9 @@ pub(super) enum Failure {
     /// The statement failed; the session has been ended (the lock's state was
     /// unknown), so a new session may succeed.
     Statement(tokio_postgres::Error),
+    /// The statement took longer than the operation timeout (a network that
+    /// stopped delivering, say); the session has been ended.
+    TimedOut,
 }
 
 /// A handle on a shared lease session; clones share it. The session ends when
@@ -58,10 +63,12 @@ pub(super) struct LeaseSession {
     ended: watch::Receiver<bool>,
 }
 
-/// The statements a lease session runs, prepared on it.
+/// The statements a lease session runs, prepared on it, and how long each
+/// may take.
 struct Prepared {
     lock: Statement,
     unlock: Statement,
+    timeout: Duration,
 }
 
 /// A lock asked for on a session: dropping it queues the unlock, which runs
@@ -96,19 +103,22 @@ impl Drop for AbortOnDrop {
 
 impl LeaseSession {
     /// Prepares the lease statements on `connection` and starts the task that
-    /// owns it. Dropped while preparing, it closes the connection.
+    /// owns it, which ends the session if a statement takes longer than
+    /// `timeout`. Dropped while preparing, it closes the connection.
     ///
     /// # Errors
     /// If a statement cannot be prepared (the connection is then closed).
     pub(super) async fn start(
         connection: Dedicated,
         sql: &LeaseStatements,
+        timeout: Duration,
     ) -> Result<Self, tokio_postgres::Error> {
         let Dedicated { client, driver } = connection;
         let mut closing = AbortOnDrop(Some(driver.abort_handle()));
         let prepared = Prepared {
             lock: client.prepare(&sql.try_lock).await?,
             unlock: client.prepare(&sql.unlock).await?,
+            timeout,
         };
         closing.0 = None;
         let (commands, receiver) = mpsc::unbounded_channel();
@@ -212,7 +222,7 @@ async fn run(
                 let _ = granted.send(Ok(false));
                 return Next::Continue;
             }
-            match answer(client.query_one(&prepared.lock, &[&key]).await) {
+            match answer(prepared, client.query_one(&prepared.lock, &[&key])).await {
                 Ok(taken) => {
                     if taken {
                         held.insert(key, owner);
@@ -220,13 +230,11 @@ async fn run(
                     let _ = granted.send(Ok(taken));
                     Next::Continue
                 }
-                Err(error) => {
-                    warn!(%error, "taking a lease failed; ending the leases' session");
-                    let failure = if error.is_closed() {
-                        Failure::Ended
-                    } else {
-                        Failure::Statement(error)
-                    };
+                Err(failure) => {
+                    warn!(
+                        ?failure,
+                        "taking a lease failed; ending the leases' session"
+                    );
                     Next::End(Some((granted, failure)))
                 }
             }
@@ -236,14 +244,17 @@ async fn run(
                 return Next::Continue;
             }
             held.remove(&key);
-            match answer(client.query_one(&prepared.unlock, &[&key]).await) {
+            match answer(prepared, client.query_one(&prepared.unlock, &[&key])).await {
                 Ok(true) => Next::Continue,
                 Ok(false) => {
                     warn!("a lease's lock was not held by its session; ending the session");
                     Next::End(None)
                 }
-                Err(error) => {
-                    warn!(%error, "releasing a lease failed; ending the leases' session");
+                Err(failure) => {
+                    warn!(
+                        ?failure,
+                        "releasing a lease failed; ending the leases' session"
+                    );
                     Next::End(None)
                 }
             }
@@ -251,9 +262,20 @@ async fn run(
     }
 }
 
-/// The boolean a lock or unlock statement returns.
-fn answer(
-    row: Result<tokio_postgres::Row, tokio_postgres::Error>,
-) -> Result<bool, tokio_postgres::Error> {
-    row?.try_get(0)
+/// The boolean a lock or unlock statement returns, within the timeout.
+async fn answer(
+    prepared: &Prepared,
+    statement: impl Future<Output = Result<Row, tokio_postgres::Error>>,
+) -> Result<bool, Failure> {
+    let row = tokio::time::timeout(prepared.timeout, statement)
+        .await
+        .map_err(|_| Failure::TimedOut)?;
+    let failed = |error: tokio_postgres::Error| {
+        if error.is_closed() {
+            Failure::Ended
+        } else {
+            Failure::Statement(error)
+        }
+    };
+    row.map_err(failed)?.try_get(0).map_err(failed)
 }
