@@ -192,7 +192,9 @@ impl PostgresAdapterBuilder {
     /// waiting for a connection included. A network that stops delivering
     /// (rather than failing) would otherwise hang the call: past this limit it
     /// fails with [`Error::Timeout`] (for a save, with an unknown outcome: retry
-    /// it with the same event ids).
+    /// it with the same event ids). It also bounds each lock and unlock on the
+    /// connection holding the leases of a `PostgresLeases`:
+    /// past it that connection is closed, and its leases are lost.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
         self

@@ -10,9 +10,10 @@ use crate::error;
 use crate::statements::FenceStatements;
 
 impl FenceStatements {
-    /// The error refusing a write under `fence`, naming the newest token
-    /// stored (read in a statement of its own, so it sees the takeover that
-    /// refused the write).
+    /// The error refusing a write under `fence`: [`Error::Fenced`] naming the
+    /// newest token stored (read in a statement of its own, so it sees the
+    /// takeover that refused the write), or [`Error::InvalidInput`] for a
+    /// token no lease handed out (see [`Fence::admit`]).
     pub(crate) async fn refusal(&self, client: &Client, fence: &Fence) -> Error {
         let partition = i64::from(fence.partition());
         let newest = client
@@ -20,8 +21,8 @@ impl FenceStatements {
             .await;
         match newest {
             Ok(row) => {
-                let newest: i64 = row.map_or(0, |row| row.get(0));
-                fence.refused(u64::try_from(newest).unwrap_or(0))
+                let newest = row.map(|row| row.get::<_, i64>(0));
+                fence.refusal(newest.map(|newest| u64::try_from(newest).unwrap_or(0)))
             }
             Err(e) => error::database(e, "reading a fencing token", WriteOutcome::NotWritten),
         }
@@ -71,4 +72,25 @@ impl<'a> FenceParameters<'a> {
 pub(crate) fn token(token: u64) -> Result<i64> {
     i64::try_from(token)
         .map_err(|_| Error::invalid("fence", "the token is beyond the range PostgreSQL stores"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statements::FILES;
+
+    /// Every fenced write spells [`Fence::MAX_TOKEN`] in its SQL the same way.
+    #[test]
+    fn the_statements_admit_the_tokens_core_admits() {
+        assert_eq!(Fence::MAX_TOKEN, 1 << 53);
+        let fenced = [
+            "fences/check.sql",
+            "checkpoints/advance.sql",
+            "projections/save.sql",
+        ];
+        for file in fenced {
+            let (_, sql) = FILES.iter().find(|(path, _)| *path == file).unwrap();
+            assert_eq!(sql.matches("(1::bigint << 53)").count(), 2, "{file}");
+        }
+    }
 }

@@ -73,6 +73,7 @@ pub(crate) struct FenceStatements {
 #[derive(Debug)]
 pub(crate) struct LeaseStatements {
     pub(crate) try_lock: String,
+    pub(crate) unlock: String,
 }
 
 /// Migrations.
@@ -155,6 +156,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         "leases/try_lock.sql",
         include_str!("../sql/leases/try_lock.sql"),
     ),
+    (
+        "leases/unlock.sql",
+        include_str!("../sql/leases/unlock.sql"),
+    ),
     ("schema/lock.sql", include_str!("../sql/schema/lock.sql")),
     ("schema/setup.sql", include_str!("../sql/schema/setup.sql")),
     (
@@ -215,6 +220,7 @@ impl Statements {
             #[cfg(feature = "checkpoints")]
             leases: LeaseStatements {
                 try_lock: sql("leases/try_lock.sql"),
+                unlock: sql("leases/unlock.sql"),
             },
             schema: SchemaStatements {
                 lock: sql("schema/lock.sql"),

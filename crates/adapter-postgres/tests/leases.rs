@@ -262,3 +262,227 @@ mod fencing {
         );
     }
 }
+
+/// One test store's sessions, those holding advisory locks, and the locks,
+/// by what pg_stat_activity and pg_locks say.
+#[derive(Debug, PartialEq, Eq)]
+struct Counts {
+    sessions: i64,
+    locking: i64,
+    locks: i64,
+}
+
+async fn count_sessions(test: &common::TestAdapter) -> Counts {
+    let client = test.adapter.pool().get().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT count(DISTINCT a.pid), count(DISTINCT l.pid), count(l.pid)
+               FROM pg_stat_activity a
+               LEFT JOIN pg_locks l
+                 ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted
+              WHERE a.application_name = $1",
+            &[&test.schema],
+        )
+        .await
+        .unwrap();
+    Counts {
+        sessions: row.get(0),
+        locking: row.get(1),
+        locks: row.get(2),
+    }
+}
+
+/// Takes `partition` of `consumer` with `leases`, waiting for a released or
+/// lost holder's lock to go.
+async fn take_within(
+    leases: &PostgresLeases,
+    consumer: &Name,
+    partition: u32,
+) -> Box<dyn eventblocks_core::Lease> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(lease) = leases.try_acquire(consumer, partition).await.unwrap() {
+            return lease;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "partition {partition} never became free"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// However many partitions one `PostgresLeases` holds, they cost one server
+/// session (beside the pool, which raises the tokens).
+#[tokio::test(flavor = "multi_thread")]
+async fn many_leases_share_one_session() {
+    let test = common::adapter_with(|builder| builder.pool_size(4)).await;
+    let leases = PostgresLeases::new(&test.adapter);
+    let mut held = Vec::new();
+    for partition in 0..200 {
+        held.push(leases.try_acquire(&consumer(), partition).await.unwrap());
+    }
+    assert!(held.iter().all(Option::is_some), "every partition was free");
+    let counts = count_sessions(&test).await;
+    assert_eq!((counts.locking, counts.locks), (1, 200), "{counts:?}");
+    assert!(counts.sessions <= 4 + 1, "{counts:?}");
+    drop(held);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while count_sessions(&test).await.locks > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dropped leases stayed locked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The session holding the leases dies: every lease says it is lost, every
+/// partition is free for another process, and the same `PostgresLeases`
+/// takes leases again on a new session.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_lease_session_loses_every_lease_and_frees_every_partition() {
+    let test = common::adapter().await;
+    let leases = PostgresLeases::new(&test.adapter);
+    let mut held = Vec::new();
+    for partition in 0..40 {
+        held.push(take_within(&leases, &consumer(), partition).await);
+    }
+    let lost = futures::future::join_all(held.iter().map(|lease| lease.lost()));
+    common::end_lease_session(&test.adapter, &consumer(), 0).await;
+    tokio::time::timeout(Duration::from_secs(5), lost)
+        .await
+        .expect("every lease on the dead session reports itself lost");
+
+    let elsewhere = PostgresLeases::new(&test.adapter);
+    let mut taken = Vec::new();
+    for partition in 0..40 {
+        taken.push(take_within(&elsewhere, &consumer(), partition).await);
+    }
+    let blocked = leases.try_acquire(&consumer(), 0).await.unwrap();
+    assert!(blocked.is_none(), "held by the other process");
+    drop(taken);
+    let again = take_within(&leases, &consumer(), 0).await;
+    assert!(again.token() > held[0].token());
+    drop(held);
+}
+
+/// Beside a lease the session holds, an acquisition dropped after every
+/// number of polls leaves no lock of its own on the shared session, and the
+/// partition is free for another process.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_acquisition_beside_held_leases_leaves_no_lock() {
+    use eventblocks_testkit::cancellation::{drop_after_polls, Ending};
+
+    let test = common::adapter().await;
+    let leases = PostgresLeases::new(&test.adapter);
+    let kept = take_within(&leases, &consumer(), 1).await;
+    let elsewhere = PostgresLeases::new(&test.adapter);
+    for polls in 0..200 {
+        let ending = drop_after_polls(leases.try_acquire(&consumer(), 0), polls).await;
+        let completed = matches!(ending, Ending::Completed(Ok(Some(_))));
+        drop(ending);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let counts = count_sessions(&test).await;
+            if (counts.locking, counts.locks) == (1, 1) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "after {polls} polls: {counts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(take_within(&elsewhere, &consumer(), 0).await);
+        if completed {
+            assert!(polls > 0);
+            drop(kept);
+            return;
+        }
+    }
+    panic!("an acquisition never completed within 200 polls");
+}
+
+/// Fence misuse on PostgreSQL, where leases raise the stored token: a write
+/// under i64::MAX is refused and the partition can still be leased; one at
+/// the limit is admitted, and the leases after it (beyond the limit) still
+/// write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_made_up_token_cannot_lock_a_partition_out() {
+    use eventblocks_core::{CheckpointStore, Error, Fence};
+    use eventblocks_postgres::PostgresCheckpointStore;
+
+    let test = common::adapter().await;
+    let leases = PostgresLeases::new(&test.adapter);
+    let checkpoints = PostgresCheckpointStore::new(&test.adapter);
+    let checkpoint = Name::new("consumer", "projector#0").unwrap();
+    let forged = Fence::new(consumer(), 0, u64::MAX >> 1);
+    let refused = checkpoints.advance(&checkpoint, 1, Some(&forged)).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidInput { .. })),
+        "{refused:?}"
+    );
+    let lease = leases.try_acquire(&consumer(), 0).await;
+    let lease = lease.expect("the partition can be leased").unwrap();
+    assert_eq!(lease.token(), 1);
+    drop(lease);
+
+    let at_limit = Fence::new(consumer(), 0, Fence::MAX_TOKEN);
+    assert!(checkpoints
+        .advance(&checkpoint, 2, Some(&at_limit))
+        .await
+        .unwrap());
+    for round in 1..=2 {
+        let lease = take_within(&leases, &consumer(), 0).await;
+        assert_eq!(lease.token(), Fence::MAX_TOKEN + round);
+        let advanced = checkpoints
+            .advance(&checkpoint, 2 + round, Some(&lease.fence()))
+            .await;
+        assert!(advanced.unwrap(), "the holder's write is admitted");
+    }
+}
+
+/// A network that stops delivering: an acquisition on the silent lease
+/// session fails with a typed timeout after the operation timeout rather than
+/// hang (and every acquisition of the process behind it), the session is
+/// given up, and the leases held on it are reported lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_lease_session_times_out_and_loses_its_leases() {
+    use eventblocks_core::Error;
+    use eventblocks_postgres::testing::FaultProxy;
+    use eventblocks_postgres::PostgresAdapter;
+
+    let test = common::adapter().await;
+    let upstream: tokio_postgres::Config = common::database_url().parse().unwrap();
+    let port = upstream.get_ports().first().copied().unwrap_or(5432);
+    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let timeout = Duration::from_secs(1);
+    let adapter = PostgresAdapter::builder()
+        .url(format!(
+            "postgres://postgres@{}/postgres?application_name={}",
+            proxy.address(),
+            test.schema
+        ))
+        .schema(&test.schema)
+        .operation_timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_wait_timeout(timeout)
+        .build()
+        .unwrap();
+    let leases = PostgresLeases::new(&adapter);
+    let held = leases.try_acquire(&consumer(), 0).await.unwrap().unwrap();
+    let lost = held.lost();
+
+    proxy.black_hole();
+    let started = std::time::Instant::now();
+    let taken = leases.try_acquire(&consumer(), 1).await;
+    assert!(matches!(taken, Err(Error::Timeout { .. })), "{taken:?}");
+    assert!(started.elapsed() < timeout * 3, "{:?}", started.elapsed());
+    tokio::time::timeout(timeout, lost)
+        .await
+        .expect("the lease on the silent session is reported lost");
+    drop(held);
+}

@@ -9,6 +9,14 @@ use crate::identifier::Name;
 /// The partition a write is made for and the token of the lease it is made
 /// under.
 ///
+/// A fence names one partition of one consumer: use it only for that
+/// partition's writes (its checkpoint, the projections of its streams, its
+/// exactly-once units), and only as [`Lease::fence`](crate::Lease::fence)
+/// gives it. Stores cannot tell a fence lent to another partition's writes
+/// from a rightful one: such a write is checked against the wrong
+/// partition's token, so fencing no longer protects it, and it raises that
+/// partition's newest token, refusing its rightful holder.
+///
 /// Every acquisition of a (consumer, partition) lease gets a larger token than
 /// the one before, across every process sharing the backend (see
 /// [`Lease::token`](crate::Lease::token)). A store that accepts fenced writes
@@ -17,6 +25,14 @@ use crate::identifier::Name;
 /// write; so once a new holder has the lease (or, on backends whose leases
 /// raise the token when taken, from the moment it takes it), the old holder's
 /// writes change nothing.
+///
+/// Tokens count acquisitions, so none beyond [`Fence::MAX_TOKEN`] is ever
+/// handed out: stores refuse a write under a larger token (one made up
+/// rather than taken from a lease) as [`Error::InvalidInput`], writing
+/// nothing, unless it is exactly the newest token they hold (see
+/// [`Fence::admit`]). Without that rule such a token would become the
+/// partition's newest, refusing every real holder's writes, and a backend
+/// adding one to it for the next acquisition would overflow.
 ///
 /// ```
 /// use eventblocks_core::{Fence, Name};
@@ -36,6 +52,12 @@ pub struct Fence {
 }
 
 impl Fence {
+    /// The largest token an acquisition hands out: 2<sup>53</sup>, which any
+    /// backend stores exactly (a JSON number, an `f64`, a signed 64-bit
+    /// integer with room to count on). At a million acquisitions a second a
+    /// partition would reach it after 285 years.
+    pub const MAX_TOKEN: u64 = 1 << 53;
+
     /// The fence of `partition` of `consumer` under the lease with `token`.
     pub fn new(consumer: Name, partition: u32, token: u64) -> Self {
         Self {
@@ -70,16 +92,51 @@ impl Fence {
     /// partition (`None`: none yet), and returns the newest token to keep.
     ///
     /// For stores that keep their tokens in memory: call it and record the
-    /// returned token in the same critical section as the write.
+    /// returned token in the same critical section as the write. Stores that
+    /// check in their database apply the same rules there (and may call
+    /// [`Fence::refusal`] to name the error).
     ///
     /// # Errors
-    /// [`Error::Fenced`] if this fence's token is older than `newest`.
+    /// - [`Error::Fenced`] if this fence's token is older than `newest`;
+    /// - [`Error::InvalidInput`] if its token is beyond [`Fence::MAX_TOKEN`]
+    ///   and is not `newest` itself: no acquisition handed it out. (A backend
+    ///   whose leases raise the stored token may raise it past the limit after
+    ///   such a token was once admitted; its holders' tokens are then the
+    ///   newest, and admitted.)
     pub fn admit(&self, newest: Option<u64>) -> Result<u64> {
         match newest {
             Some(newest) if self.is_older_than(newest) => Err(self.refused(newest)),
+            Some(newest) if newest == self.token => Ok(newest),
+            _ if self.token > Self::MAX_TOKEN => Err(self.beyond_any_lease()),
             Some(newest) => Ok(newest.max(self.token)),
             None => Ok(self.token),
         }
+    }
+
+    /// The error a store that refused a write under this fence reports, given
+    /// the newest token it holds for the partition (`None`: none): what
+    /// [`Fence::admit`] says, or, if it would admit the write after all (the
+    /// newest token changed since the refusal), [`Error::Fenced`].
+    pub fn refusal(&self, newest: Option<u64>) -> Error {
+        match self.admit(newest) {
+            Err(error) => error,
+            Ok(_) => self.refused(newest.unwrap_or_default()),
+        }
+    }
+
+    /// The error refusing a write under a token no acquisition produced.
+    fn beyond_any_lease(&self) -> Error {
+        Error::invalid(
+            "fence",
+            format!(
+                "token {} of partition {} of {} is beyond {}, which no lease hands out: \
+                 take fences from Lease::fence",
+                self.token,
+                self.partition,
+                self.consumer,
+                Self::MAX_TOKEN
+            ),
+        )
     }
 
     /// The error refusing a write under this fence, `newest` being the token a
@@ -132,5 +189,34 @@ mod tests {
         );
         assert!(!refused.is_retryable());
         assert!(refused.is_fenced());
+    }
+
+    #[test]
+    fn a_token_no_lease_hands_out_is_invalid_unless_it_is_the_newest() {
+        let limit = Fence::MAX_TOKEN;
+        assert_eq!(fence(limit).admit(None).unwrap(), limit);
+        for forged in [limit + 1, u64::MAX >> 1, u64::MAX] {
+            for newest in [None, Some(1), Some(limit)] {
+                let refused = fence(forged).admit(newest).unwrap_err();
+                assert!(
+                    matches!(refused, Error::InvalidInput { .. }),
+                    "{forged} over {newest:?}: {refused:?}"
+                );
+            }
+        }
+        // Raised past the limit by a backend's leases: the holder may write.
+        assert_eq!(fence(limit + 1).admit(Some(limit + 1)).unwrap(), limit + 1);
+        assert!(fence(limit + 1)
+            .admit(Some(limit + 2))
+            .unwrap_err()
+            .is_fenced());
+    }
+
+    #[test]
+    fn a_refusal_names_its_reason() {
+        assert!(fence(3).refusal(Some(4)).is_fenced());
+        let forged = fence(u64::MAX).refusal(None);
+        assert!(matches!(forged, Error::InvalidInput { .. }), "{forged:?}");
+        assert!(fence(5).refusal(Some(4)).is_fenced());
     }
 }

@@ -97,7 +97,8 @@ pub trait Lease: Send + Sync + std::fmt::Debug {
 /// - Every acquisition of a (consumer, partition) gets a [`Lease::token`]
 ///   larger than that of every earlier acquisition of it, across every process
 ///   sharing the backend and across releases: tokens never repeat and never go
-///   back.
+///   back. Tokens count acquisitions (the first is 1), so they stay within
+///   [`Fence::MAX_TOKEN`], beyond which stores refuse them.
 /// - A backend whose stores share the leases' storage should raise the
 ///   partition's newest token there when a lease is taken, so the stores refuse
 ///   the previous holder's writes from that moment, not only from the new
@@ -106,8 +107,12 @@ pub trait Lease: Send + Sync + std::fmt::Debug {
 pub trait Leases: Send + Sync + std::fmt::Debug + 'static {
     /// Takes the lease on `partition` of `consumer` if nobody holds it.
     ///
+    /// Dropped before it returns (at any `.await`), it leaves the partition
+    /// free and nothing held on its behalf.
+    ///
     /// # Errors
-    /// Backend failures.
+    /// Backend failures. They say nothing about the partition (it may be free
+    /// or held): a caller tries again later.
     async fn try_acquire(&self, consumer: &Name, partition: u32) -> Result<Option<Box<dyn Lease>>>;
 }
 
@@ -133,6 +138,20 @@ pub fn partition_checkpoint(consumer: &Name, partition: u32, partitions: u32) ->
         return Ok(consumer.clone());
     }
     Name::new("consumer", format!("{consumer}#{partition}"))
+}
+
+/// The reserved checkpoint name under which a partitioned consumer's number of
+/// partitions is recorded: `consumer#partitions`.
+///
+/// A consumer's partition checkpoints ([`partition_checkpoint`]) only mean
+/// something for the number of partitions they were made with: a stream's
+/// partition depends on it. So a runner records the number on its first start
+/// (as the checkpoint's value) and refuses to run with another.
+///
+/// # Errors
+/// If the combined name is too long.
+pub fn partitions_checkpoint(consumer: &Name) -> Result<Name> {
+    Name::new("consumer", format!("{consumer}#partitions"))
 }
 
 #[cfg(test)]
@@ -173,6 +192,10 @@ mod tests {
         assert_eq!(
             partition_checkpoint(&consumer, 3, 8).unwrap().as_str(),
             "emails#3"
+        );
+        assert_eq!(
+            partitions_checkpoint(&consumer).unwrap().as_str(),
+            "emails#partitions"
         );
     }
 }

@@ -27,7 +27,7 @@ pub use identifier::{
     MAX_NAME_BYTES,
 };
 pub use json::Json;
-pub use lease::{partition_checkpoint, partition_of, Lease, Leases};
+pub use lease::{partition_checkpoint, partition_of, partitions_checkpoint, Lease, Leases};
 pub use retry::{ignore_unmet_condition, retry_on_unmet_condition};
 pub use scan::{Direction, ScanQuery, ScanRequest};
 pub use store::{CategoryHandle, EventStore, LogHandle, StreamHandle};

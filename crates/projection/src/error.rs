@@ -1,6 +1,6 @@
 //! The projection crate's errors.
 
-use eventblocks_core::BoxError;
+use eventblocks_core::{BoxError, Name};
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -37,5 +37,25 @@ pub enum Error {
         /// What the handler reported.
         #[source]
         source: BoxError,
+    },
+
+    /// A runner was started with another number of partitions than the
+    /// consumer's checkpoints were made with (see
+    /// [`ProjectionRunner::run_partitioned`](crate::ProjectionRunner::run_partitioned)).
+    /// Nothing was processed.
+    #[error(
+        "consumer {consumer} runs with {recorded} partition(s), not {requested}: its checkpoints \
+         hold only for that number; run it with {recorded}, or stop every instance and run \
+         under a new consumer name, which processes the source again from the start (the \
+         projections skip the events they have applied)"
+    )]
+    PartitionCount {
+        /// The consumer.
+        consumer: Name,
+        /// The number of partitions recorded for it.
+        recorded: u64,
+        /// The number the runner was started with (1 for
+        /// [`ProjectionRunner::run`](crate::ProjectionRunner::run)).
+        requested: u32,
     },
 }

@@ -121,5 +121,5 @@ pub use memory::MemoryProjectionStore;
 pub use metadata::{ProjectionMetadata, Tracked};
 pub use projection::{Projection, StoredProjection};
 pub use projector::{Handled, MissingHandler, Projector};
-pub use runner::{ErrorPolicy, ProjectionRunner};
+pub use runner::{ErrorPolicy, ProjectionRunner, MAX_PARTITIONS};
 pub use store::{ProjectionStorageAdapter, ProjectionStore};

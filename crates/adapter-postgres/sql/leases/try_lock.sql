@@ -1,3 +1,3 @@
--- Takes the session-level lock of a lease ($1, its key) if nobody holds it; it
--- lives as long as the lease's own connection.
+-- Takes the session-level lock of a lease ($1, its key) if no other session
+-- holds it; it lives until unlocked or the leases' shared session ends.
 SELECT pg_try_advisory_lock(hashtextextended($1, 0))

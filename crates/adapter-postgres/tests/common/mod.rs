@@ -149,9 +149,10 @@ impl StorageAdapter for TestAdapter {
     }
 }
 
-/// Ends the session holding the lease on `partition` of `consumer`, as a lost
-/// connection would, and waits until it is gone: the holder is not told, and
-/// the partition is free for another instance.
+/// Ends the session holding the lease on `partition` of `consumer` (and so
+/// every other lease of the same `PostgresLeases`), as a lost connection
+/// would, and waits until it is gone: the holder is not told, and the
+/// partitions are free for another instance.
 pub async fn end_lease_session(adapter: &PostgresAdapter, consumer: &Name, partition: u32) {
     // The advisory lock key PostgresLeases takes, split by pg_locks into its
     // high (classid) and low (objid) halves.

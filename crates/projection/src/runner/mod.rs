@@ -2,6 +2,7 @@
 //! subscription and keeps one projection per stream in a projection store.
 
 mod partitioned;
+mod partitions;
 mod progress;
 
 use std::collections::HashSet;
@@ -9,13 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventblocks_core::{
-    partition_of, CheckpointStore, EventSourceIdentifier, EventStore, Fence, LogIdentifier, Name,
-    ScanQuery, StoredEvent, SubscriptionMessage, SubscriptionOptions,
+    partition_checkpoint, partition_of, CheckpointStore, EventSourceIdentifier, EventStore, Fence,
+    LogIdentifier, Name, ScanQuery, StoredEvent, SubscriptionMessage, SubscriptionOptions,
 };
 use futures::TryStreamExt;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+pub use self::partitions::MAX_PARTITIONS;
 use self::progress::Progress;
 use crate::error::{Error, Result};
 use crate::metadata::ProjectionMetadata;
@@ -167,10 +169,20 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// Follows the source from the checkpoint until an error stops it (it
     /// never ends otherwise).
     ///
+    /// It takes no lease: run it in one instance at a time, never beside
+    /// [`run_partitioned`](Self::run_partitioned) instances of the same
+    /// consumer. It counts as one partition, and a consumer recorded with
+    /// another number of partitions is refused (see
+    /// [`run_partitioned`](Self::run_partitioned)); on a consumer's very
+    /// first start the record is made without a lease, so it does not keep
+    /// out a partitioned instance starting at the same moment.
+    ///
     /// # Errors
-    /// The error that stopped it, after the [`ErrorPolicy`] gave up.
+    /// [`Error::PartitionCount`] if the consumer runs partitioned; the error
+    /// that stopped it, after the [`ErrorPolicy`] gave up.
     pub async fn run(&self) -> Result<()> {
         let checkpoint = self.consumer_name()?;
+        self.register(&checkpoint, 1, None).await?;
         self.progress.send_modify(|progress| progress.run_with(1));
         let target = Target {
             checkpoint,
@@ -280,8 +292,9 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     }
 
     /// Rebuilds every projection from scratch: folds the whole source again,
-    /// replacing what is stored, and moves the checkpoint to the end. Run it
-    /// while no runner follows the same projector. Returns the events folded.
+    /// replacing what is stored, and moves the checkpoints (each partition's,
+    /// for a consumer recorded as partitioned) to the end. Run it while no
+    /// runner follows the same projector. Returns the events folded.
     ///
     /// Memory grows with the number of streams (one entry each), not events.
     ///
@@ -289,29 +302,52 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// What the projector or the stores report.
     pub async fn rebuild(&self) -> Result<u64> {
         let consumer = self.consumer_name()?;
+        let partitions = self.partitions_of(&consumer).await?;
         let mut rebuilt: HashSet<EventSourceIdentifier> = HashSet::new();
         let mut events = self.events.scan(self.source.clone(), ScanQuery::new());
-        let mut folded = 0;
+        let (mut folded, mut last) = (0, None);
         while let Some(event) = events.try_next().await? {
-            let source = EventSourceIdentifier::Stream(event.stream.clone());
-            let mut projection = if rebuilt.insert(source.clone()) {
-                self.projector.initial(source)
-            } else {
-                let stored = self
-                    .projections
-                    .locate(&source, self.projector.name())
-                    .await?;
-                stored.unwrap_or_else(|| self.projector.initial(source))
-            };
-            self.projector.apply_event(&mut projection, &event)?;
-            self.projections.save(&projection).await?;
+            self.refold(&event, &mut rebuilt).await?;
+            let partition = partition_of(&event.stream, partitions);
+            let checkpoint = partition_checkpoint(&consumer, partition, partitions)?;
             self.checkpoints
-                .advance(&consumer, event.sequence_number, None)
+                .advance(&checkpoint, event.sequence_number, None)
                 .await?;
             folded += 1;
+            last = Some(event.sequence_number);
+        }
+        if let Some(last) = last {
+            // Partitions without events late in the source end there too.
+            for partition in 0..partitions {
+                let checkpoint = partition_checkpoint(&consumer, partition, partitions)?;
+                self.checkpoints.advance(&checkpoint, last, None).await?;
+            }
         }
         info!(projector = self.projector.name(), folded, "rebuilt");
         Ok(folded)
+    }
+
+    /// Applies `event` to its stream's projection as a rebuild does: to the
+    /// initial state for a stream not `rebuilt` yet (then recorded as
+    /// rebuilt), to the stored projection otherwise.
+    async fn refold(
+        &self,
+        event: &StoredEvent,
+        rebuilt: &mut HashSet<EventSourceIdentifier>,
+    ) -> Result<()> {
+        let source = EventSourceIdentifier::Stream(event.stream.clone());
+        let mut projection = if rebuilt.insert(source.clone()) {
+            self.projector.initial(source)
+        } else {
+            let stored = self
+                .projections
+                .locate(&source, self.projector.name())
+                .await?;
+            stored.unwrap_or_else(|| self.projector.initial(source))
+        };
+        self.projector.apply_event(&mut projection, event)?;
+        self.projections.save(&projection).await?;
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ use eventblocks_core::{partition_checkpoint, Lease, Leases};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use super::partitions::check_count;
 use super::{is_fenced, ProjectionRunner, Target};
 use crate::error::{Error, Result};
 use crate::projector::Projector;
@@ -30,15 +31,42 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// writes, and it stops following the partition as it does when it
     /// notices the loss. Runs until an error.
     ///
+    /// # The number of partitions is fixed per consumer
+    /// Which partition a stream is in depends on `partitions`, and so does
+    /// what each partition's checkpoint means. The first start of a consumer
+    /// records the number (in the checkpoint store, as the checkpoint
+    /// [`partitions_checkpoint`](eventblocks_core::partitions_checkpoint)),
+    /// and every later start with another number, partitioned or
+    /// [`run`](Self::run) (which counts as one partition), is refused with
+    /// [`Error::PartitionCount`] before anything is processed: so neither
+    /// a redeployment with another number nor a rolling deployment running
+    /// both numbers at once can skip or double-process events. To change the
+    /// number, stop every instance and run under a new
+    /// [consumer name](Self::consumer): it follows the source from the start
+    /// again, and a projector whose metadata keeps the last sequence number
+    /// (as [`Tracked`](crate::Tracked) does) skips what its projections have
+    /// applied.
+    ///
+    /// # Acquisition failures pass
+    /// An error taking a lease (the backend unreachable for a moment, say) is
+    /// logged and the partitions are tried again at the next look for free
+    /// ones (every 250 ms); partitions already held go on meanwhile.
+    ///
     /// # Errors
-    /// The first error of a partition, after the
-    /// [`ErrorPolicy`](super::ErrorPolicy) gave up.
+    /// - [`eventblocks_core::Error::InvalidInput`] unless `partitions` is
+    ///   between 1 and [`MAX_PARTITIONS`](crate::MAX_PARTITIONS);
+    /// - [`Error::PartitionCount`] if the consumer runs with another number;
+    /// - the first error of a partition, after the
+    ///   [`ErrorPolicy`](super::ErrorPolicy) gave up.
     pub async fn run_partitioned(
         self: &Arc<Self>,
         partitions: u32,
         leases: Arc<dyn Leases>,
     ) -> Result<()> {
+        check_count(partitions)?;
         let consumer = self.consumer_name()?;
+        self.register(&consumer, partitions, Some(leases.as_ref()))
+            .await?;
         self.progress
             .send_modify(|progress| progress.run_with(partitions));
         // Dropping the join set (this future cancelled, or an error) aborts the
@@ -48,15 +76,22 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         loop {
             let free: Vec<u32> = (0..partitions).filter(|p| !held.contains(p)).collect();
             for partition in free {
-                if let Some(lease) = leases.try_acquire(&consumer, partition).await? {
-                    info!(%consumer, partition, token = lease.token(), "took a partition");
-                    let runner = Arc::clone(self);
-                    running.spawn(async move {
-                        let result = runner.follow_leased(lease, partitions).await;
-                        (partition, result)
-                    });
-                    held.insert(partition);
-                }
+                let lease = match leases.try_acquire(&consumer, partition).await {
+                    Ok(Some(lease)) => lease,
+                    Ok(None) => continue,
+                    Err(error) => {
+                        // Says nothing about the partitions: look again later.
+                        warn!(%consumer, partition, %error, "could not take a partition");
+                        break;
+                    }
+                };
+                info!(%consumer, partition, token = lease.token(), "took a partition");
+                let runner = Arc::clone(self);
+                running.spawn(async move {
+                    let result = runner.follow_leased(lease, partitions).await;
+                    (partition, result)
+                });
+                held.insert(partition);
             }
             let pause = tokio::time::sleep(TAKEOVER_INTERVAL);
             tokio::select! {

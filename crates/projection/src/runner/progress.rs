@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use eventblocks_core::{partition_checkpoint, Name, WriteOutcome};
 
+use super::partitions::{agree, count_of};
 use super::ProjectionRunner;
 use crate::error::{Error, Result};
 use crate::projector::Projector;
@@ -62,9 +63,9 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// every partition must have applied its events up to `sequence_number`;
     /// one partition racing ahead is not enough.
     ///
-    /// A process that waits without running the runner itself uses
-    /// [`ProjectionRunner::wait_until_partitioned`], which is told the number
-    /// of partitions.
+    /// A runner that is not running waits for the number of partitions
+    /// recorded for its consumer (one if none is);
+    /// [`ProjectionRunner::wait_until_partitioned`] is told the number.
     ///
     /// # Errors
     /// [`eventblocks_core::Error::Timeout`] if that takes longer than `timeout`.
@@ -76,7 +77,9 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// instances) with `partitions` partitions.
     ///
     /// # Errors
-    /// [`eventblocks_core::Error::Timeout`] after `timeout`.
+    /// [`Error::PartitionCount`] if the consumer is recorded with another
+    /// number of partitions; [`eventblocks_core::Error::Timeout`] after
+    /// `timeout`.
     pub async fn wait_until_partitioned(
         &self,
         partitions: u32,
@@ -93,16 +96,31 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         timeout: Duration,
     ) -> Result<()> {
         let consumer = self.consumer_name()?;
+        if let Some(count) = partitions {
+            if let Some(recorded) = self.recorded_partitions(&consumer).await? {
+                agree(&consumer, recorded, count)?;
+            }
+        }
         let mut progress = self.progress.subscribe();
+        // The recorded number, once read: it overrides a guess.
+        let mut recorded = None;
         let waiting = async {
             loop {
                 let known = progress.borrow_and_update().partitions();
-                let partitions = partitions.unwrap_or(known);
-                if self
-                    .all_reached(&consumer, partitions, sequence_number)
-                    .await?
-                {
-                    return Ok(());
+                let count = partitions.or(recorded).unwrap_or(known);
+                if self.all_reached(&consumer, count, sequence_number).await? {
+                    if partitions.is_some() || recorded.is_some() {
+                        return Ok(());
+                    }
+                    // A guess is only trusted for the number the checkpoints
+                    // were made with; read once, when it matters.
+                    match self.recorded_partitions(&consumer).await? {
+                        Some(number) if number != u64::from(count) => {
+                            recorded = Some(count_of(number)?);
+                            continue;
+                        }
+                        _ => return Ok(()),
+                    }
                 }
                 let _ = tokio::time::timeout(CHECKPOINT_POLL, progress.changed()).await;
             }

@@ -100,6 +100,53 @@ pub async fn lease_tokens_grow_with_every_acquisition(fixture: RunnerFixture) {
     );
 }
 
+/// A write under a token no lease hands out (beyond [`Fence::MAX_TOKEN`]) is
+/// refused as invalid by the checkpoint and projection stores, writes
+/// nothing, and leaves the partition to its real holders: the next lease's
+/// token is larger than the last one and its writes are admitted.
+pub async fn a_made_up_fencing_token_is_refused_and_leases_go_on(fixture: RunnerFixture) {
+    let owner = consumer("forged");
+    let taken = acquire(fixture.leases.as_ref(), &owner, 0).await.token();
+    let checkpoint = consumer("forged#0");
+    for token in [Fence::MAX_TOKEN + 1, u64::MAX >> 1, u64::MAX] {
+        let forged = Fence::new(owner.clone(), 0, token);
+        let advanced = fixture
+            .checkpoints
+            .advance(&checkpoint, 5, Some(&forged))
+            .await;
+        assert_invalid(advanced, token, "a checkpoint advance");
+        let saved = fixture
+            .projections
+            .save_fenced(&fenced_projection(1), &forged)
+            .await;
+        assert_invalid(saved, token, "a projection save");
+    }
+    let loaded = fixture.checkpoints.load(&checkpoint).await;
+    assert_eq!(loaded.unwrap_or_else(|e| panic!("{e}")), None);
+    let stored: Option<Projection<Value, Value>> = fixture
+        .projections
+        .locate(&fenced_projection(1).source, "fenced")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored, None, "a refused save writes nothing");
+
+    let lease = acquire(fixture.leases.as_ref(), &owner, 0).await;
+    assert!(lease.token() > taken, "{} after {taken}", lease.token());
+    let fence = lease.fence();
+    let advanced = fixture.checkpoints.advance(&checkpoint, 5, Some(&fence));
+    assert!(advanced.await.unwrap_or_else(|e| panic!("{e}")));
+    let projection = fenced_projection(2);
+    let saved = fixture.projections.save_fenced(&projection, &fence).await;
+    saved.unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn assert_invalid<T: std::fmt::Debug>(result: eventblocks_core::Result<T>, token: u64, what: &str) {
+    assert!(
+        matches!(result, Err(Error::InvalidInput { .. })),
+        "{what} under the made-up token {token}: {result:?}"
+    );
+}
+
 /// Takes the lease, waiting for a released one to become free (a backend may
 /// take a moment to notice a released holder).
 async fn acquire(leases: &dyn Leases, owner: &Name, partition: u32) -> Box<dyn Lease> {

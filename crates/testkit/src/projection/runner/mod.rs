@@ -1,6 +1,7 @@
 //! The projection-runner suite: a runner's read model stays exactly right
-//! through crashes, restarts, a partitioned instance dying mid-run and an
-//! instance that lost its lease while stalled.
+//! through crashes, restarts, a partitioned instance dying mid-run, an
+//! instance that lost its lease while stalled, failing lease acquisitions and
+//! deployments with another number of partitions.
 //!
 //! Run it with one macro and a factory returning a [`RunnerFixture`] whose
 //! parts share one backend:
@@ -9,10 +10,12 @@
 //! eventblocks_testkit::runner_suite!(|| async { my_fixture().await });
 //! ```
 
+mod acquisition;
 mod cases;
 mod fencing;
 mod gate;
 mod identity;
+mod partitions;
 mod progress;
 
 use std::collections::HashMap;
@@ -34,16 +37,20 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use acquisition::*;
 pub use cases::*;
 pub use fencing::*;
 pub use identity::*;
+pub use partitions::*;
 pub use progress::*;
 
 use self::gate::Gate;
 
 /// Takes a lease away from its holder as the backend would on a lost
 /// connection: the holder learns nothing until it next looks, and the
-/// partition is free for another instance. Given the consumer and partition.
+/// partition is free for another instance. Given the consumer and partition;
+/// a backend may take more leases away with it (PostgreSQL: every lease held
+/// on the same connection).
 pub type Revoke = Arc<dyn Fn(Name, u32) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Everything a runner needs, on one backend.
@@ -58,7 +65,7 @@ pub struct RunnerFixture {
     /// Partition leases.
     pub leases: Arc<dyn Leases>,
     /// Takes a held lease away (memory: `MemoryLeases::revoke`; PostgreSQL:
-    /// terminating the lease's session).
+    /// terminating the session holding it, and so its other leases).
     pub revoke: Revoke,
 }
 
@@ -266,6 +273,30 @@ pub(crate) async fn read_model(projections: &ProjectionStore) -> HashMap<String,
         .collect()
 }
 
+/// Waits until the durable checkpoint `name` reaches `sequence_number`,
+/// failing the case after 20 seconds.
+pub(crate) async fn until_checkpoint(
+    checkpoints: &dyn CheckpointStore,
+    name: &Name,
+    sequence_number: u64,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reached = checkpoints
+            .load(name)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if reached.is_some_and(|reached| reached >= sequence_number) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "checkpoint {name} never reached {sequence_number}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Calls `$callback!($($args)*; case, …)` with every runner case.
 #[doc(hidden)]
 #[macro_export]
@@ -281,6 +312,11 @@ macro_rules! __with_runner_cases {
             a_stalled_instance_that_lost_its_lease_changes_nothing,
             waiting_on_a_partitioned_runner_waits_for_every_partition,
             a_projection_whose_id_changes_stays_one_projection,
+            changing_the_number_of_partitions_is_refused,
+            instances_with_other_numbers_of_partitions_do_not_run_at_once,
+            a_rebuild_of_a_partitioned_consumer_moves_every_partition,
+            a_failed_lease_acquisition_does_not_stop_a_partitioned_runner,
+            a_made_up_fencing_token_is_refused_and_leases_go_on,
         }
     };
 }

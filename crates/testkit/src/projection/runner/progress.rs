@@ -8,7 +8,9 @@ use std::time::Duration;
 use eventblocks_core::{partition_checkpoint, partition_of, CheckpointStore, Name};
 
 use super::gate::Gate;
-use super::{consumer, publish_to, read_model, runner, stream, RunnerFixture, Tally};
+use super::{
+    consumer, publish_to, read_model, runner, stream, until_checkpoint, RunnerFixture, Tally,
+};
 
 const PARTITIONS: u32 = 2;
 
@@ -39,7 +41,7 @@ pub async fn waiting_on_a_partitioned_runner_waits_for_every_partition(fixture: 
     let raced = publish_to(&fixture.events, &fast, &mut expected).await;
     let (awaited, last) = (held[0].sequence_number, raced[1].sequence_number);
     gate.until_held(Duration::from_secs(20)).await;
-    until_checkpoint(fixture.checkpoints.as_ref(), 1, last).await;
+    until_partition(fixture.checkpoints.as_ref(), 1, last).await;
 
     let early = instance
         .wait_until(awaited, Duration::from_millis(500))
@@ -68,22 +70,8 @@ pub async fn waiting_on_a_partitioned_runner_waits_for_every_partition(fixture: 
 }
 
 /// Waits until the durable checkpoint of `partition` reaches `sequence_number`.
-async fn until_checkpoint(checkpoints: &dyn CheckpointStore, partition: u32, sequence_number: u64) {
+async fn until_partition(checkpoints: &dyn CheckpointStore, partition: u32, sequence_number: u64) {
     let name: Name = partition_checkpoint(&consumer("tally"), partition, PARTITIONS)
         .unwrap_or_else(|e| panic!("{e}"));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reached = checkpoints
-            .load(&name)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        if reached.is_some_and(|reached| reached >= sequence_number) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "partition {partition} never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_checkpoint(checkpoints, &name, sequence_number).await;
 }
