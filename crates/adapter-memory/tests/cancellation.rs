@@ -5,7 +5,7 @@ use std::sync::Arc;
 use eventblocks_core::EventStore;
 use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryLeases};
 use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
-use eventblocks_testkit::cancellation::{CancellationFixture, NothingHeld};
+use eventblocks_testkit::cancellation::{CancellationFixture, NothingHeld, Observed};
 use eventblocks_testkit::projection::runner::RunnerFixture;
 use futures::FutureExt;
 
@@ -22,9 +22,14 @@ eventblocks_testkit::cancellation_suite!(|| async {
             async {}.boxed()
         }),
     };
+    let observed = Observed {
+        checkpoints: stores.checkpoints.clone(),
+        projections: stores.projections.clone(),
+    };
     CancellationFixture {
         stores,
         observer: events,
+        observed,
         leftovers: Arc::new(NothingHeld),
     }
 });

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use eventblocks_core::EventStore;
 use eventblocks_postgres::testing::SessionLeftovers;
-use eventblocks_postgres::PostgresAdapter;
-use eventblocks_testkit::cancellation::CancellationFixture;
+use eventblocks_postgres::{PostgresAdapter, PostgresCheckpointStore, PostgresProjectionStore};
+use eventblocks_projection::ProjectionStore;
+use eventblocks_testkit::cancellation::{CancellationFixture, Observed};
 
 async fn fixture() -> CancellationFixture {
     let (stores, schema) = common::runner_fixture(4).await;
@@ -18,9 +19,14 @@ async fn fixture() -> CancellationFixture {
         .schema(&schema)
         .build()
         .expect("a valid configuration");
+    let observed = Observed {
+        checkpoints: Arc::new(PostgresCheckpointStore::new(&observer)),
+        projections: ProjectionStore::new(PostgresProjectionStore::new(&observer)),
+    };
     CancellationFixture {
         stores,
         observer: EventStore::new(observer),
+        observed,
         leftovers: Arc::new(
             SessionLeftovers::connect(&common::database_url(), &schema)
                 .await

@@ -18,5 +18,8 @@ fn every_path_the_architecture_guide_names_exists() {
         .iter()
         .filter(|path| !root.join(path).exists())
         .collect();
-    assert!(missing.is_empty(), "named in ARCHITECTURE.md but missing: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "named in ARCHITECTURE.md but missing: {missing:?}"
+    );
 }

@@ -38,7 +38,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventblocks_core::{async_trait, EventStore};
+use eventblocks_core::{async_trait, CheckpointStore, EventStore};
+use eventblocks_projection::ProjectionStore;
 
 use crate::projection::runner::RunnerFixture;
 
@@ -76,8 +77,22 @@ pub struct CancellationFixture {
     /// what it sees is visible to other sessions. May be a clone of the event
     /// store for backends without sessions.
     pub observer: EventStore,
+    /// The checkpoints and projections as other sessions see them (clones of
+    /// the stores' for backends without sessions): a checkpoint advance or
+    /// projection save that returned must be visible there.
+    pub observed: Observed,
     /// What the backend holds that it should not.
     pub leftovers: Arc<dyn Leftovers>,
+}
+
+/// The consumer stores of a [`CancellationFixture`] as other sessions see
+/// them.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The checkpoints, through other connections.
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    /// The projections, through other connections.
+    pub projections: ProjectionStore,
 }
 
 /// The event store to cancel operations on, and the means to check what they
