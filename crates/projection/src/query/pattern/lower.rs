@@ -7,7 +7,7 @@ use regex_syntax::ast::{
 };
 use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
 
-use super::{MAX_PATTERN_SIZE, MAX_REPETITION};
+use super::MAX_REPETITION;
 
 /// A pattern of the dialect. Every node means the same to every engine it is
 /// rendered for.
@@ -40,17 +40,9 @@ pub(super) enum Node {
 /// Why a pattern is outside the dialect: a sentence for `InvalidInput`.
 pub(super) type Refusal = String;
 
-/// Lowers `ast`, parsed from `pattern`, and checks its size.
+/// Lowers `ast`, parsed from `pattern`.
 pub(super) fn lower(pattern: &str, ast: &Ast) -> Result<Node, Refusal> {
-    let node = Lowering { pattern }.node(ast)?;
-    let size = size(&node);
-    if size > MAX_PATTERN_SIZE {
-        return Err(format!(
-            "is too complex: it expands to {size} units, more than {MAX_PATTERN_SIZE} \
-             (each repetition counts its operand once per allowed repeat)"
-        ));
-    }
-    Ok(node)
+    Lowering { pattern }.node(ast)
 }
 
 struct Lowering<'a> {
@@ -203,21 +195,4 @@ fn perl(class: &ClassPerl) -> ClassUnicode {
             .iter()
             .map(|&(start, end)| ClassUnicodeRange::new(start, end)),
     )
-}
-
-/// A bound on the automaton an engine builds: a character or anchor is 1, and a
-/// repetition costs its operand (plus one for the copy) once per repeat it
-/// allows, which is how PostgreSQL expands counted repetitions.
-pub(super) fn size(node: &Node) -> u64 {
-    match node {
-        Node::Empty => 0,
-        Node::Literal(_) | Node::Any | Node::Class { .. } | Node::Start | Node::End => 1,
-        Node::Repeat { min, max, node } => {
-            let copies = u64::from(max.unwrap_or(min.saturating_add(1))).max(1);
-            copies.saturating_mul(size(node).saturating_add(1))
-        }
-        Node::Concat(nodes) | Node::Alternation(nodes) => {
-            nodes.iter().map(size).fold(0, u64::saturating_add)
-        }
-    }
 }

@@ -85,6 +85,87 @@ fn resource_limits_are_refused_up_front() {
     );
 }
 
+/// Chains of parts that may be skipped cost PostgreSQL the square of their
+/// length, and more when repeated: these took it from a second to minutes.
+#[test]
+fn skippable_chains_are_limited() {
+    refused(&format!("({}){{1,45}}y", ".*".repeat(20)), "too complex");
+    refused(&".*".repeat(500), "too complex");
+    refused(&"a?".repeat(500), "too complex");
+    refused("(a*){0,255}", "too complex");
+    refused("(b|c|a|){0,160}", "too complex");
+    accepted(&".*".repeat(50));
+    accepted(&"a?".repeat(50));
+    accepted("a{0,255}");
+    accepted("(a*){0,20}");
+}
+
+/// A negated class is a transition per character class the rest of the
+/// pattern tells apart: 150 literals (not one class of them) make `[^a]?`
+/// many times as costly; 100 such took PostgreSQL over a second.
+#[test]
+fn classes_cost_the_characters_the_pattern_names() {
+    let distinct: String = ('\u{100}'..'\u{196}').collect();
+    let cheap = format!("[{distinct}]{}", "[^a]?".repeat(40));
+    let costly = format!("{distinct}{}", "[^a]?".repeat(40));
+    accepted(&cheap);
+    refused(&costly, "too complex");
+    assert!(cost::size(&tree(&costly)) > 20 * cost::size(&tree(&cheap)));
+}
+
+#[test]
+fn end_then_start_without_a_character_between_is_refused() {
+    for pattern in [
+        "$^",
+        "(^|$){0,16}",
+        "^?$?^?$?",
+        "($|a)(^|b)",
+        "(?:$|^)*",
+        "$(?:)^",
+    ] {
+        refused(pattern, "`$` followed by `^`");
+    }
+    for pattern in [
+        "^$",
+        "^a*$",
+        "^$|b",
+        "(?:(?:^|,)[^,]*){0,10}$",
+        "(^|a)*",
+        "($|a)+",
+        "$a^",
+        "(^|a?){0,10}",
+    ] {
+        accepted(pattern);
+    }
+}
+
+/// Everyday patterns stay far within the limits.
+#[test]
+fn common_patterns_are_accepted() {
+    for pattern in [
+        r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$",
+        r"^\d{4}-\d{2}-\d{2}",
+        "(foo|bar)+",
+        ".*error.*",
+        r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        r"^https?://[^/\s]+(/\S*)?$",
+        r"(?:^|,)\s*(\w+)\s*=\s*([^,]*)",
+    ] {
+        let size = cost::size(&tree(pattern));
+        assert!(size < MAX_PATTERN_SIZE / 20, "{pattern:?}: {size}");
+        accepted(pattern);
+    }
+}
+
+/// The dialect's tree of `pattern`, however large.
+fn tree(pattern: &str) -> lower::Node {
+    let ast = ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .unwrap_or_else(|e| panic!("{pattern:?}: {e}"));
+    lower::lower(pattern, &ast).unwrap_or_else(|e| panic!("{pattern:?}: {e}"))
+}
+
 #[test]
 fn every_character_is_escaped_for_postgresql() {
     assert_eq!(accepted("a.b").to_postgres(), "(?cs)a.b");
