@@ -58,8 +58,9 @@
 //! A pattern is also refused, the same way on every store, when PostgreSQL
 //! could not compile and match it promptly: more than [`MAX_PATTERN_LENGTH`]
 //! bytes, nesting deeper than [`MAX_PATTERN_NESTING`], a repetition count
-//! above [`MAX_REPETITION`], an automaton larger than [`MAX_PATTERN_SIZE`], or
-//! `$` followed by `^` with no character between them. The `regex` crate
+//! above [`MAX_REPETITION`], an automaton larger than [`MAX_PATTERN_SIZE`],
+//! `$` followed by `^` with no character between them, or an anchor inside a
+//! repetition without an upper bound (`*`, `+`, `{n,}`). The `regex` crate
 //! compiles any of these in microseconds and matches in time linear in the
 //! text; PostgreSQL's engine (Henry Spencer's) is what they bound:
 //!
@@ -85,10 +86,14 @@
 //!   bounds the cost of matching each character of each row.
 //! - **Anchors are constraints moved through the automaton**, with work that
 //!   doubles each time `$` and then `^` follow each other on a path without a
-//!   character: sixteen optional anchors (`(^|$){0,16}`) take seconds, a few
-//!   more exhaust PostgreSQL. Such a path can only match the empty text,
-//!   which `^$` says; runs of one anchor (`(?:^|,)` repeated) and `^` before
-//!   `$` are accepted.
+//!   character (`(^|$|a){0,16}` takes seconds, a few more rounds exhaust
+//!   PostgreSQL), and that explodes when a loop runs around them
+//!   (`((($|a)*|b){0,16})*` takes a third of a second). A path from `$` to `^`
+//!   can only match the empty text, which `^$` says; `^` can only hold on a
+//!   loop's first round and `$` on its last, so they can be written outside
+//!   it. Runs of one anchor repeated a bounded number of times (`(?:^|,)`),
+//!   `^` before `$`, and anchors outside loops are accepted, and a repeated
+//!   anchor alone (`^*`, `$+`) is read as the one round it means.
 //!
 //! So the size of a pattern is an upper bound, worked out from how PostgreSQL
 //! builds its automaton, on the states and transitions it has once counted

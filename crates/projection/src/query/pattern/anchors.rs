@@ -1,12 +1,22 @@
-//! The one arrangement of anchors the dialect refuses: `$` followed by `^`
-//! with no character between them (as in `(^|$){0,16}` or `^?$?^?$?`).
+//! The arrangements of anchors the dialect refuses, because PostgreSQL turns
+//! anchors into constraints it moves through its automaton, copying states
+//! where constraints meet, and some arrangements make that work explode:
 //!
-//! PostgreSQL turns anchors into constraints it moves through its automaton,
-//! copying states where two constraints meet; each change from `$` back to
-//! `^` on a path without characters doubles that work, so sixteen optional
-//! anchors take it seconds and a few more exhaust it. Such a path can only
-//! match the empty text, which `^$` says without it; runs of one anchor
-//! (`(?:^|,)` repeated) and `^` before `$` cost nothing special.
+//! - `$` followed by `^` with no character between them (as in
+//!   `(^|$|a){0,16}` or `^?$?^?$?`): each change from `$` back to `^` on a path
+//!   without characters doubles the work, so sixteen optional anchors take
+//!   PostgreSQL seconds and a few more exhaust it. Such a path can only match
+//!   the empty text, which `^$` says without it.
+//! - An anchor inside a repetition without an upper bound (`*`, `+`,
+//!   `{n,}`), as in `((($|a)*|b){0,16})*`, where PostgreSQL breaks up the loops
+//!   the anchor's constraint runs around: hundreds of milliseconds for
+//!   patterns within the size limit. `^` can only hold on a first round and
+//!   `$` on a last, so the anchor can be written outside, or the repetition
+//!   bounded.
+//!
+//! Runs of one anchor (`(?:^|,)` repeated a bounded number of times), `^`
+//! before `$`, and anchors outside loops cost nothing special. A repeated
+//! anchor on its own (`^*`) is simplified away when the pattern is read.
 
 use super::lower::{Node, Refusal};
 
@@ -35,7 +45,8 @@ const EMPTY: Anchors = Anchors {
     ..CHARACTER
 };
 
-/// Refuses `node` if it has `$` then `^` with no character between.
+/// Refuses `node` if it has `$` then `^` with no character between, or an
+/// anchor inside a repetition without an upper bound.
 pub(super) fn check(node: &Node) -> Result<(), Refusal> {
     if anchors(node).end_before_start {
         return Err(
@@ -45,7 +56,35 @@ pub(super) fn check(node: &Node) -> Result<(), Refusal> {
                 .to_owned(),
         );
     }
+    if loops_over_an_anchor(node) {
+        return Err(
+            "has an anchor inside a repetition without an upper bound (`*`, `+` \
+                    or `{n,}`), which PostgreSQL cannot compile in reasonable time: put \
+                    the anchor outside the repetition, or bound it"
+                .to_owned(),
+        );
+    }
     Ok(())
+}
+
+fn loops_over_an_anchor(node: &Node) -> bool {
+    match node {
+        Node::Repeat {
+            max: None, node, ..
+        } => has_anchor(node),
+        Node::Repeat { node, .. } => loops_over_an_anchor(node),
+        Node::Concat(nodes) | Node::Alternation(nodes) => nodes.iter().any(loops_over_an_anchor),
+        _ => false,
+    }
+}
+
+fn has_anchor(node: &Node) -> bool {
+    match node {
+        Node::Start | Node::End => true,
+        Node::Repeat { node, .. } => has_anchor(node),
+        Node::Concat(nodes) | Node::Alternation(nodes) => nodes.iter().any(has_anchor),
+        _ => false,
+    }
 }
 
 fn anchors(node: &Node) -> Anchors {

@@ -107,11 +107,7 @@ impl Lowering<'_> {
         }
         // Laziness (`*?`) changes which match is found, never whether one is,
         // and searches only ask whether: it is accepted and dropped.
-        Ok(Node::Repeat {
-            min,
-            max,
-            node: Box::new(self.node(&repetition.ast)?),
-        })
+        Ok(repeat(min, max, self.node(&repetition.ast)?))
     }
 
     fn group(&self, group: &ast::Group) -> Result<Node, Refusal> {
@@ -173,6 +169,41 @@ impl Lowering<'_> {
             .get(span.start.offset..span.end.offset)
             .unwrap_or_default();
         format!("{reason}: `{text}` at byte {}", span.start.offset)
+    }
+}
+
+/// `node{min,max}`. Repeating what reads no character (anchors, emptiness)
+/// means what one round means, or with `min` 0 what an optional round means:
+/// written so, PostgreSQL is spared loops of anchors, which cost it dearly.
+fn repeat(min: u32, max: Option<u32>, node: Node) -> Node {
+    if max == Some(0) {
+        return Node::Empty;
+    }
+    if reads_characters(&node) {
+        return Node::Repeat {
+            min,
+            max,
+            node: Box::new(node),
+        };
+    }
+    if min == 0 {
+        Node::Repeat {
+            min: 0,
+            max: Some(1),
+            node: Box::new(node),
+        }
+    } else {
+        node
+    }
+}
+
+/// Whether some match of `node` reads a character.
+fn reads_characters(node: &Node) -> bool {
+    match node {
+        Node::Literal(_) | Node::Any | Node::Class { .. } => true,
+        Node::Empty | Node::Start | Node::End => false,
+        Node::Repeat { node, .. } => reads_characters(node),
+        Node::Concat(nodes) | Node::Alternation(nodes) => nodes.iter().any(reads_characters),
     }
 }
 

@@ -117,11 +117,11 @@ fn classes_cost_the_characters_the_pattern_names() {
 fn end_then_start_without_a_character_between_is_refused() {
     for pattern in [
         "$^",
-        "(^|$){0,16}",
+        "(^|$|a){0,16}",
         "^?$?^?$?",
         "($|a)(^|b)",
-        "(?:$|^)*",
         "$(?:)^",
+        "(?:$|^|a){2}",
     ] {
         refused(pattern, "`$` followed by `^`");
     }
@@ -130,13 +130,42 @@ fn end_then_start_without_a_character_between_is_refused() {
         "^a*$",
         "^$|b",
         "(?:(?:^|,)[^,]*){0,10}$",
-        "(^|a)*",
-        "($|a)+",
         "$a^",
         "(^|a?){0,10}",
     ] {
         accepted(pattern);
     }
+}
+
+/// `((($|a)*|b){0,16})*` took PostgreSQL a third of a second, and more nested
+/// loops around anchors far longer.
+#[test]
+fn anchors_inside_unbounded_repetitions_are_refused() {
+    for pattern in [
+        "(^|a)*",
+        "($|a)+",
+        "(?:(?:$?|a){0,16})*",
+        "(a^){2,}",
+        "((a|$)b){0,3}*",
+    ] {
+        refused(pattern, "anchor inside a repetition without an upper bound");
+    }
+    for pattern in ["^(a|b)*$", "(^|a){0,20}", "(?:^|,)(?:[^,]*,)*[^,]*$"] {
+        accepted(pattern);
+    }
+}
+
+/// Repeating what reads no character means one round of it, or an optional
+/// one: so it is written, for every engine.
+#[test]
+fn repeated_anchors_are_simplified() {
+    assert_eq!(accepted("^*a").to_postgres(), "(?cs)(?:^){0,1}a");
+    assert_eq!(accepted("$+").to_postgres(), "(?cs)$");
+    assert_eq!(accepted("(?:^$){2,}").to_rust(), r"\A\z");
+    assert_eq!(accepted("a(?:){3,}").to_rust(), "a(?:)");
+    assert!(accepted("^*a").is_match("ba"));
+    assert!(!accepted("^+a").is_match("ba"));
+    assert!(accepted("(?:$|^)*").is_match("x"));
 }
 
 /// Everyday patterns stay far within the limits.
