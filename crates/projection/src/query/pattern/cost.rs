@@ -1,6 +1,6 @@
-//! The size of a pattern: the estimate [the `query` module's resource
-//! limits](crate::query#resource-limits) bound, and where their reasons are
-//! written down.
+//! The size of a pattern: the estimate that [the `query` module's resource
+//! limits](crate::query#resource-limits) bound, where their reasons are
+//! written down (the anchors refused are [`anchors`]' part).
 //!
 //! The estimate follows how PostgreSQL builds its automaton (`parseqatom` and
 //! `repeat` in `regcomp.c`, `fixempties` in `regc_nfa.c`): every construct is
