@@ -234,3 +234,19 @@ async fn a_dropped_query_is_cancelled_on_the_server() {
         assert!(busy.is_empty(), "after the drop: {busy:?}");
     }
 }
+
+/// An operation timeout too long to add to the clock bounds nothing and
+/// breaks nothing.
+#[tokio::test]
+async fn an_endless_operation_timeout_still_searches() {
+    let test =
+        common::adapter_with(|builder| builder.operation_timeout(std::time::Duration::MAX)).await;
+    let store = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
+    assert_eq!(store.count(&[]).await.unwrap(), 0);
+    assert!(store
+        .search(&Search::new())
+        .await
+        .unwrap()
+        .projections
+        .is_empty());
+}

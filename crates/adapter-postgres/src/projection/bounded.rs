@@ -43,13 +43,23 @@ pub(super) async fn query(
     text: &str,
     parameters: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>> {
-    let deadline = Instant::now() + inner.settings.operation_timeout;
+    let deadline = later(Instant::now(), inner.settings.operation_timeout);
     tokio::time::timeout_at(
-        deadline + ANSWER_GRACE,
+        later(deadline, ANSWER_GRACE),
         query_until(inner, deadline, text, parameters),
     )
     .await
     .map_err(|_| error::timed_out("querying projections", WriteOutcome::NotWritten))?
+}
+
+/// `instant + wait`, or a time too far off to matter when that overflows (an
+/// operation timeout of years, say).
+fn later(instant: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    instant
+        .checked_add(wait)
+        .or_else(|| instant.checked_add(CENTURY))
+        .unwrap_or(instant)
 }
 
 async fn query_until(
