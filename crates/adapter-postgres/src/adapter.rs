@@ -12,7 +12,7 @@ use eventblocks_core::{
 };
 
 use crate::config::PostgresAdapterBuilder;
-use crate::connect::Connector;
+use crate::connect::{Connector, Transport};
 use crate::names::Names;
 use crate::notify::Notifications;
 use crate::statements::Statements;
@@ -42,6 +42,8 @@ pub(crate) struct Settings {
     pub(crate) horizon_wait: Duration,
     pub(crate) operation_timeout: Duration,
     pub(crate) max_event_bytes: usize,
+    /// How the pool's connections are opened, which cancel requests repeat.
+    pub(crate) transport: Transport,
 }
 
 impl PostgresAdapter {

@@ -188,13 +188,16 @@ impl PostgresAdapterBuilder {
         self
     }
 
-    /// The longest a save, or one page of a scan, may take (default 30 s),
-    /// waiting for a connection included. A network that stops delivering
-    /// (rather than failing) would otherwise hang the call: past this limit it
-    /// fails with [`Error::Timeout`] (for a save, with an unknown outcome: retry
-    /// it with the same event ids). It also bounds each lock and unlock on the
-    /// connection holding the leases of a `PostgresLeases`:
-    /// past it that connection is closed, and its leases are lost.
+    /// The longest a save, one page of a scan, or a projection search or count
+    /// may take (default 30 s), waiting for a connection included. A network
+    /// that stops delivering (rather than failing) would otherwise hang the
+    /// call: past this limit it fails with [`Error::Timeout`] (for a save, with
+    /// an unknown outcome: retry it with the same event ids). A projection
+    /// search or count is also stopped by the server itself at this limit
+    /// (its `statement_timeout`), so no statement outlives its caller's wait.
+    /// It also bounds each lock and unlock on the connection holding the
+    /// leases of a `PostgresLeases`: past it that connection is closed, and
+    /// its leases are lost.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
         self
@@ -262,6 +265,7 @@ impl PostgresAdapterBuilder {
             horizon_wait: self.horizon_wait,
             operation_timeout: self.operation_timeout,
             max_event_bytes: self.max_event_bytes,
+            transport: self.transport.clone(),
         };
         Ok(PostgresAdapter::new(pool, names, settings, listen))
     }

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 use tokio_postgres::config::SslMode;
-use tokio_postgres::{AsyncMessage, Client, Connection, NoTls};
+use tokio_postgres::{AsyncMessage, CancelToken, Client, Connection, NoTls};
 
 #[cfg(feature = "tls")]
 pub use tls::Tls;
@@ -30,6 +30,18 @@ pub(crate) enum Transport {
     Plain,
     #[cfg(feature = "tls")]
     Tls(Tls),
+}
+
+impl Transport {
+    /// Asks the server to cancel the statement the connection of `token` is
+    /// running, on a connection of its own opened this way.
+    pub(crate) async fn cancel(&self, token: &CancelToken) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Transport::Plain => token.cancel_query(NoTls).await,
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => token.cancel_query(tls.connector()).await,
+        }
+    }
 }
 
 /// A dedicated (unpooled) connection: its client, and the task driving it,

@@ -1,7 +1,7 @@
 //! The regular-expression dialect's limits against PostgreSQL's regex
-//! compiler: every pattern the dialect accepts, however it spends its size, is
-//! compiled and matched by PostgreSQL with the in-memory result; what
-//! PostgreSQL refuses as too complex, the dialect refuses first.
+//! compiler: every pattern the dialect accepts, however it spends its size,
+//! is compiled and matched by PostgreSQL promptly and with the in-memory
+//! result; what PostgreSQL refuses as too complex, the dialect refuses first.
 
 mod common;
 
@@ -14,7 +14,15 @@ use eventblocks_projection::query::{
     MAX_REPETITION,
 };
 use eventblocks_projection::{Projection, ProjectionStore, StoredProjection};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
+
+/// How long one search may take: compiling the pattern and matching it
+/// against a few texts, the longest 6,000 characters, on a loaded machine.
+/// Each takes milliseconds; before the limits modelled PostgreSQL's costs,
+/// patterns within them took seconds to minutes.
+const PROMPTLY: Duration = Duration::from_secs(1);
 
 fn text(id: &str, text: &str) -> StoredProjection {
     Projection {
@@ -27,11 +35,19 @@ fn text(id: &str, text: &str) -> StoredProjection {
 }
 
 fn texts() -> Vec<StoredProjection> {
+    // Random letters keep PostgreSQL's lazily built DFA meeting new states,
+    // so each character costs a walk over the automaton.
+    let mut rng = StdRng::seed_from_u64(7);
+    let letters: String = (0..6000)
+        .map(|_| if rng.random_bool(0.5) { 'a' } else { 'b' })
+        .collect();
     vec![
         text("short", "aab"),
         text("lines", "ab\nba\nxyz"),
         text("long", &"ab\n".repeat(2000)),
+        text("letters", &letters),
         text("mixed", "a1_é😀 \t.b"),
+        text("empty", ""),
     ]
 }
 
@@ -53,6 +69,11 @@ fn largest(shape: impl Fn(u32) -> String) -> Option<String> {
     Some(shape(accepted))
 }
 
+/// `shape` with every `K` replaced by the count.
+fn counted(shape: &str) -> impl Fn(u32) -> String + '_ {
+    move |k| shape.replace('K', &k.to_string())
+}
+
 fn nest(depth: usize, shape: &str) -> impl Fn(u32) -> String + '_ {
     move |k| {
         let mut pattern = "a".to_owned();
@@ -64,53 +85,157 @@ fn nest(depth: usize, shape: &str) -> impl Fn(u32) -> String + '_ {
 }
 
 /// Patterns that spend the dialect's size, length and nesting in the ways
-/// PostgreSQL finds most costly.
+/// PostgreSQL finds most costly: nested counted repetitions, chains of parts
+/// that may be skipped, counted repetitions of groups holding unbounded ones,
+/// alternations, classes split into many colors, anchors, and automata whose
+/// DFA never settles.
 fn costly_patterns() -> Vec<String> {
     let mut shapes: Vec<Option<String>> = Vec::new();
     for depth in 1..=12 {
         shapes.push(largest(nest(depth, "{0,k}")));
         shapes.push(largest(nest(depth, "{k}")));
         shapes.push(largest(nest(depth, "{k,}")));
+        shapes.push(largest(nest(depth, "{1,k}*")));
     }
-    shapes.push(largest(|k| format!("(.{{0,{k}}}){{0,{k}}}$b")));
-    shapes.push(largest(|k| format!(r"([^\n]{{0,{k}}}[ab]){{0,{k}}}")));
-    shapes.push(largest(|k| "a{0,k}".replace('k', &k.to_string()).repeat(3)));
-    // Many distinct characters make many character groups inside PostgreSQL,
-    // which every negated class then spans.
+    let twenty_stars = ".*".repeat(20);
     let distinct: String = ('\u{100}'..'\u{1a0}').collect();
-    shapes.push(largest(|k| format!("[{distinct}]([^a][^b]){{0,{k}}}")));
     let alternatives: Vec<String> = ('c'..='z').map(|c| format!("[{c}-z]")).collect();
-    shapes.push(largest(|k| {
-        format!("(?:{}){{0,{k}}}", alternatives.join("|"))
-    }));
+    let repeated = [
+        format!("({twenty_stars}){{1,K}}y"),
+        "(.*){1,K}y".to_owned(),
+        "(a*){0,K}".to_owned(),
+        "(a?){K}".to_owned(),
+        "(a*b*){K}c".to_owned(),
+        "((a|b)*c?){0,K}".to_owned(),
+        "(.*x.*){1,K}".to_owned(),
+        "(a|b*|c?){0,K}".to_owned(),
+        "(b|c|a|){0,K}".to_owned(),
+        format!("(?:{}){{0,K}}", alternatives.join("|")),
+        "(.{0,K}){0,K}$b".to_owned(),
+        r"([^\n]{0,K}[ab]){0,K}".to_owned(),
+        "a{0,K}a{0,K}a{0,K}".to_owned(),
+        format!("{distinct}([^a][^b]){{0,K}}"),
+        format!("[{distinct}]([^a][^b]){{0,K}}"),
+        format!("{distinct}[^a]{{0,K}}"),
+        format!("{distinct}([^a]?){{K}}"),
+        "(^|a?){0,K}".to_owned(),
+        "($|a){0,K}b".to_owned(),
+        "(^|,)(?:[^,]*(?:^|,)){0,K}".to_owned(),
+        "(?:(?:^|,)[^,]*){0,K}$".to_owned(),
+        "^(a|$){0,K}".to_owned(),
+        "(^*a?$*){0,K}".to_owned(),
+        "(?:(?:$?|a){0,K}){0,K}".to_owned(),
+        "(?:(?:^?|a){0,K}){0,K}".to_owned(),
+        "(?:(?:^|a)b*){0,K}".to_owned(),
+        "(?:^?(?:a|b)*){1,K}".to_owned(),
+        "(?:(?:a*|$)(?:b*|$)){0,K}".to_owned(),
+        "^*(?:a*^?){0,K}".to_owned(),
+        "(?:^?.?){0,K}(?:$?.?){0,K}".to_owned(),
+        "(?:[ab]*a[ab]{20}){K}c".to_owned(),
+        "(?:a[ab]{K}){K}c".to_owned(),
+        "(?:a.{K}){K}c".to_owned(),
+        "(?:.*a.{K}b){4}c".to_owned(),
+        "(?:.{0,K}a){K}c".to_owned(),
+    ];
+    shapes.extend(repeated.iter().map(|shape| largest(counted(shape))));
+    for k in 1..=8 {
+        shapes.push(largest(|n| ".*".repeat(usize::try_from(n).unwrap() * k)));
+        shapes.push(largest(|n| "a?".repeat(usize::try_from(n).unwrap() * k)));
+    }
     let mut patterns: Vec<String> = shapes.into_iter().flatten().collect();
-    // A repeated group nests twice: once for the group, once for the repetition.
+    // A repeated group nests twice: once for the group, once for the
+    // repetition. Nested loops are cheap for PostgreSQL, but the dialect's
+    // estimate does not know it: take the deepest it accepts.
     let groups = usize::try_from(MAX_PATTERN_NESTING).unwrap() / 2;
-    patterns.push(format!("{}a{}", "(".repeat(groups), ")*".repeat(groups)));
+    patterns.extend(
+        (1..=groups)
+            .rev()
+            .map(|depth| format!("{}a{}", "(".repeat(depth), ")*".repeat(depth)))
+            .find(|pattern| Pattern::new(pattern).is_ok()),
+    );
+    patterns.push(format!(
+        "{}a?{}",
+        "(".repeat(groups - 1),
+        ")?".repeat(groups - 1)
+    ));
     let literals: String = ('\u{4e00}'..).take(MAX_PATTERN_LENGTH / 3).collect();
     patterns.push(literals);
-    assert!(patterns.len() > 30, "most shapes fit the limits");
+    assert!(patterns.len() > 60, "most shapes fit the limits");
     patterns
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgresql_runs_every_pattern_within_the_limits_as_memory_does() {
-    let schema = common::adapter().await;
+/// A random pattern with counts written `K`, mixing the constructs the
+/// dialect allows.
+fn random_shape(rng: &mut StdRng, depth: u32) -> String {
+    const ATOMS: [&str; 14] = [
+        "a", "b", "x", ".", "[^a]", "[a-c]", r"\d", r"\w", r"\S", "^", "$", "(?:)", "é", "😀",
+    ];
+    const QUANTIFIERS: [&str; 11] = [
+        "*", "+", "?", "{K}", "{0,K}", "{1,K}", "{K,}", "{2,K}", "{0,2}", "{3}", "*?",
+    ];
+    if depth == 0 || rng.random_bool(0.25) {
+        if rng.random_bool(0.1) {
+            return char::from_u32(0x100 + rng.random_range(0..300))
+                .unwrap()
+                .to_string();
+        }
+        return ATOMS[rng.random_range(0..ATOMS.len())].to_owned();
+    }
+    match rng.random_range(0..10) {
+        0..4 => {
+            let quantifier = QUANTIFIERS[rng.random_range(0..QUANTIFIERS.len())];
+            format!("(?:{}){quantifier}", random_shape(rng, depth - 1))
+        }
+        4..7 => (0..rng.random_range(2..=4))
+            .map(|_| random_shape(rng, depth - 1))
+            .collect(),
+        _ => {
+            let alternatives: Vec<String> = (0..rng.random_range(2..=3))
+                .map(|_| random_shape(rng, depth - 1))
+                .collect();
+            format!("(?:{})", alternatives.join("|"))
+        }
+    }
+}
+
+/// Random patterns at the size limit, some after many distinct characters
+/// (which split PostgreSQL's character classes into many colors).
+fn random_patterns(seed: u64, count: usize) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut patterns = Vec::new();
+    while patterns.len() < count {
+        let depth = rng.random_range(2..=5);
+        let mut shape = random_shape(&mut rng, depth);
+        if rng.random_bool(0.2) {
+            let distinct = rng.random_range(10..120);
+            let prefix: String = ('\u{100}'..).take(distinct).collect();
+            shape = prefix + &shape;
+        }
+        patterns.extend(largest(counted(&shape)));
+    }
+    patterns
+}
+
+/// Searches with each pattern, asserting the in-memory result and that
+/// PostgreSQL answers within [`PROMPTLY`].
+async fn search_promptly(patterns: Vec<String>) {
+    // A server-side bound, so that a pattern PostgreSQL cannot compile fails
+    // the test in seconds instead of occupying the shared server for minutes.
+    let schema = common::adapter_with(|builder| builder.operation_timeout(PROMPTLY * 5)).await;
     let store = ProjectionStore::new(PostgresProjectionStore::new(&schema.adapter));
     let all = texts();
     for projection in &all {
         store.save(projection).await.unwrap();
     }
-    for pattern in costly_patterns() {
+    let mut timings = Vec::new();
+    for pattern in patterns {
         let filter = Filter::new(Field::state("t").unwrap(), Operator::Matches, &pattern)
             .unwrap_or_else(|e| panic!("{pattern:?} is within the limits: {e}"));
         let search = Search::new().filter(filter).limit(100);
         let started = Instant::now();
-        let page = store
-            .search(&search)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL refused {pattern:?}: {e}"));
+        let page = store.search(&search).await;
         let elapsed = started.elapsed();
+        let page = page.unwrap_or_else(|e| panic!("PostgreSQL failed {pattern:?}: {e}"));
         let mut found: Vec<String> = page.projections.into_iter().map(|p| p.id).collect();
         found.sort();
         let mut expected: Vec<String> = all
@@ -120,11 +245,26 @@ async fn postgresql_runs_every_pattern_within_the_limits_as_memory_does() {
             .collect();
         expected.sort();
         assert_eq!(found, expected, "{pattern:?}");
-        assert!(
-            elapsed < Duration::from_secs(10),
-            "{pattern:?} took {elapsed:?} on PostgreSQL"
-        );
+        timings.push((elapsed, pattern));
     }
+    timings.sort();
+    let slowest: Vec<_> = timings.iter().rev().take(5).collect();
+    eprintln!("slowest searches: {slowest:#?}");
+    let slow: Vec<_> = timings
+        .iter()
+        .filter(|(took, _)| *took > PROMPTLY)
+        .collect();
+    assert!(slow.is_empty(), "PostgreSQL took too long: {slow:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_costliest_patterns_within_the_limits_run_promptly_as_in_memory() {
+    search_promptly(costly_patterns()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_patterns_at_the_limits_run_promptly_as_in_memory() {
+    search_promptly(random_patterns(1, 150)).await;
 }
 
 /// What PostgreSQL calls too complex is refused when the filter is built, as

@@ -99,3 +99,154 @@ async fn migrating_keeps_one_projection_per_source() {
         .collect();
     assert_eq!(kept, ["a@1", "b-old"]);
 }
+
+/// A pattern that costs PostgreSQL some tens of milliseconds per row of
+/// [`slow_rows`]: its lazily built DFA meets new states at every character.
+const SLOW: &str = "(?:a.{70}){70}c";
+
+/// Saves `count` projections whose text makes [`SLOW`] slow to match.
+async fn slow_rows(store: &ProjectionStore, count: usize) {
+    use eventblocks_core::{EventSourceIdentifier, StreamIdentifier};
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for index in 0..count {
+        let letters: String = (0..6000)
+            .map(|_| if rng.random_bool(0.5) { 'a' } else { 'b' })
+            .collect();
+        let id = format!("slow-{index}");
+        let projection = eventblocks_projection::Projection {
+            source: EventSourceIdentifier::Stream(
+                StreamIdentifier::new("slow", id.as_str()).unwrap(),
+            ),
+            id,
+            name: "slow".to_owned(),
+            state: serde_json::json!({ "t": letters }),
+            metadata: serde_json::json!({}),
+        };
+        store.save(&projection).await.unwrap();
+    }
+}
+
+fn slow_filter() -> Filter {
+    use eventblocks_projection::query::{Field, Operator};
+    Filter::new(Field::state("t").unwrap(), Operator::Matches, SLOW).unwrap()
+}
+
+/// The test's sessions that are running a statement or sit inside a
+/// transaction, seen from a connection of another name.
+async fn busy_sessions(schema: &str) -> Vec<String> {
+    let (client, connection) =
+        tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    client
+        .query(
+            "SELECT state || ': ' || query FROM pg_stat_activity
+              WHERE application_name = $1 AND state <> 'idle'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Waits up to `within` for the test's sessions to be idle.
+async fn sessions_idle_within(schema: &str, within: std::time::Duration) -> Vec<String> {
+    let started = std::time::Instant::now();
+    loop {
+        let busy = busy_sessions(schema).await;
+        if busy.is_empty() || started.elapsed() > within {
+            return busy;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn stopped_by_the_server(error: &eventblocks_core::Error) -> bool {
+    let Some(source) = std::error::Error::source(error) else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+}
+
+/// A search or count running past the operation timeout is stopped by the
+/// server (its statement timeout), reported as a timeout promptly, and leaves
+/// its session idle and the store serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_past_the_operation_timeout_is_stopped_by_the_server() {
+    use std::time::{Duration, Instant};
+
+    let timeout = Duration::from_millis(500);
+    let test = common::adapter_with(|builder| builder.operation_timeout(timeout)).await;
+    let store = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
+    slow_rows(&store, 200).await;
+    let search = Search::new().filter(slow_filter());
+    for counting in [false, true] {
+        let started = Instant::now();
+        let error = if counting {
+            store.count(&[slow_filter()]).await.map(|_| ())
+        } else {
+            store.search(&search).await.map(|_| ())
+        }
+        .expect_err("the query takes seconds");
+        let took = started.elapsed();
+        assert!(
+            matches!(error, eventblocks_core::Error::Timeout { .. }),
+            "{error}"
+        );
+        assert!(stopped_by_the_server(&error), "{error:?}");
+        assert!(took < timeout * 3, "reported after {took:?}");
+        let busy = busy_sessions(&test.schema).await;
+        assert!(busy.is_empty(), "after the timeout: {busy:?}");
+    }
+    let quick = Search::new().limit(1);
+    assert_eq!(store.search(&quick).await.unwrap().projections.len(), 1);
+}
+
+/// A search or count dropped by its caller (its own timeout) is cancelled
+/// on the server, which would otherwise match every row for seconds, and its
+/// connection is not pooled inside a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_query_is_cancelled_on_the_server() {
+    use std::time::Duration;
+
+    let test = common::adapter().await;
+    let store = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
+    slow_rows(&store, 200).await;
+    let search = Search::new().filter(slow_filter());
+    let filters = [slow_filter()];
+    for counting in [false, true] {
+        let wait = Duration::from_millis(300);
+        let dropped = if counting {
+            tokio::time::timeout(wait, async { store.count(&filters).await.map(|_| ()) }).await
+        } else {
+            tokio::time::timeout(wait, async { store.search(&search).await.map(|_| ()) }).await
+        };
+        assert!(dropped.is_err(), "the query takes seconds");
+        let busy = sessions_idle_within(&test.schema, Duration::from_secs(2)).await;
+        assert!(busy.is_empty(), "after the drop: {busy:?}");
+    }
+}
+
+/// An operation timeout too long to add to the clock bounds nothing and
+/// breaks nothing.
+#[tokio::test]
+async fn an_endless_operation_timeout_still_searches() {
+    let test =
+        common::adapter_with(|builder| builder.operation_timeout(std::time::Duration::MAX)).await;
+    let store = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
+    assert_eq!(store.count(&[]).await.unwrap(), 0);
+    assert!(store
+        .search(&Search::new())
+        .await
+        .unwrap()
+        .projections
+        .is_empty());
+}

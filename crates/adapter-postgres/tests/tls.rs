@@ -87,6 +87,7 @@ async fn only_the_trusted_authority_and_the_right_name_connect() {
     let trusted = adapter(&url(&server, SERVER_NAME), authority.trusted());
     trusted.migrate().await.unwrap();
     every_connection_is_encrypted(&server, &trusted).await;
+    a_dropped_search_is_cancelled(&server, &trusted).await;
 
     let stranger = Authority::new("another CA");
     let untrusted = adapter(&url(&server, SERVER_NAME), stranger.trusted());
@@ -150,6 +151,50 @@ async fn every_connection_is_encrypted(server: &PrivateServer, adapter: &Postgre
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(lease);
+}
+
+/// A projection search dropped by its caller is cancelled on the server:
+/// the cancel request goes over TLS, as the pool's connections do.
+async fn a_dropped_search_is_cancelled(server: &PrivateServer, adapter: &PostgresAdapter) {
+    use eventblocks_core::{EventSourceIdentifier, StreamIdentifier};
+    use eventblocks_postgres::PostgresProjectionStore;
+    use eventblocks_projection::query::{Field, Filter, Operator, Search};
+    use eventblocks_projection::{Projection, ProjectionStore};
+    use rand::{Rng, SeedableRng};
+
+    let store = ProjectionStore::new(PostgresProjectionStore::new(adapter));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    // Random letters make the pattern below cost tens of milliseconds a row.
+    for index in 0..200 {
+        let letters: String = (0..6000)
+            .map(|_| if rng.random_bool(0.5) { 'a' } else { 'b' })
+            .collect();
+        let id = format!("slow-{index}");
+        let source = StreamIdentifier::new("slow", id.as_str()).unwrap();
+        let projection = Projection {
+            source: EventSourceIdentifier::Stream(source),
+            id,
+            name: "slow".to_owned(),
+            state: serde_json::json!({ "t": letters }),
+            metadata: serde_json::json!({}),
+        };
+        store.save(&projection).await.unwrap();
+    }
+    let pattern = "(?:a.{70}){70}c";
+    let filter = Filter::new(Field::state("t").unwrap(), Operator::Matches, pattern).unwrap();
+    let search = Search::new().filter(filter);
+    let dropped = tokio::time::timeout(Duration::from_millis(300), store.search(&search)).await;
+    assert!(dropped.is_err(), "the search takes seconds");
+    let active = "SELECT count(*) FROM pg_stat_activity \
+                  WHERE application_name = 'eventblocks' AND state = 'active'";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while server.psql(active).unwrap().trim() != "0" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dropped search still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

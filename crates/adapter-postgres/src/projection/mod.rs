@@ -1,5 +1,6 @@
 //! The PostgreSQL projection store.
 
+mod bounded;
 mod query;
 mod save;
 
@@ -13,8 +14,6 @@ use eventblocks_core::{Error, Fence, Result, WriteOutcome};
 use eventblocks_projection::query::{Filter, Page, Search};
 use eventblocks_projection::{ProjectionStorageAdapter, StoredProjection};
 use serde_json::Value;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use self::query::Sql;
@@ -34,6 +33,13 @@ use crate::statements::Statements;
 /// parameter. Lookups by name and id or by name and source use indexes; for
 /// equality filters on state paths, [`PostgresProjectionStore::create_state_index`]
 /// adds a GIN index.
+///
+/// A search or count is bounded on the server: it runs in a read-only
+/// transaction whose `statement_timeout` is the adapter's
+/// [operation timeout](crate::PostgresAdapterBuilder::operation_timeout)
+/// (pipelined, so it costs no round trip), the server stops a statement that
+/// runs longer, and the call fails with [`Error::Timeout`]. A search or count
+/// dropped before it returns is cancelled on the server.
 ///
 /// ```no_run
 /// use eventblocks_postgres::{PostgresAdapter, PostgresProjectionStore};
@@ -79,31 +85,7 @@ impl PostgresProjectionStore {
     }
 
     async fn query(&self, sql: &Sql) -> Result<Vec<Row>> {
-        self.run(sql.text(), &sql.parameters()).await
-    }
-
-    async fn run(&self, text: &str, parameters: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
-        let statement = client.prepare_cached(text).await.map_err(|e| {
-            error::database(e, "preparing a projection query", WriteOutcome::NotWritten)
-        })?;
-        match client.query(&statement, parameters).await {
-            Ok(rows) => Ok(rows),
-            Err(e) if e.code() == Some(&SqlState::INVALID_REGULAR_EXPRESSION) => {
-                Err(Error::invalid(
-                    "filter",
-                    format!("PostgreSQL rejected a regular expression: {e}"),
-                ))
-            }
-            Err(e) => {
-                error::release(client, &e);
-                Err(error::database(
-                    e,
-                    "querying projections",
-                    WriteOutcome::Unknown,
-                ))
-            }
-        }
+        bounded::query(&self.adapter.inner, sql.text(), &sql.parameters()).await
     }
 }
 

@@ -7,7 +7,7 @@ use regex_syntax::ast::{
 };
 use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
 
-use super::{MAX_PATTERN_SIZE, MAX_REPETITION};
+use super::MAX_REPETITION;
 
 /// A pattern of the dialect. Every node means the same to every engine it is
 /// rendered for.
@@ -40,17 +40,9 @@ pub(super) enum Node {
 /// Why a pattern is outside the dialect: a sentence for `InvalidInput`.
 pub(super) type Refusal = String;
 
-/// Lowers `ast`, parsed from `pattern`, and checks its size.
+/// Lowers `ast`, parsed from `pattern`.
 pub(super) fn lower(pattern: &str, ast: &Ast) -> Result<Node, Refusal> {
-    let node = Lowering { pattern }.node(ast)?;
-    let size = size(&node);
-    if size > MAX_PATTERN_SIZE {
-        return Err(format!(
-            "is too complex: it expands to {size} units, more than {MAX_PATTERN_SIZE} \
-             (each repetition counts its operand once per allowed repeat)"
-        ));
-    }
-    Ok(node)
+    Lowering { pattern }.node(ast)
 }
 
 struct Lowering<'a> {
@@ -115,11 +107,7 @@ impl Lowering<'_> {
         }
         // Laziness (`*?`) changes which match is found, never whether one is,
         // and searches only ask whether: it is accepted and dropped.
-        Ok(Node::Repeat {
-            min,
-            max,
-            node: Box::new(self.node(&repetition.ast)?),
-        })
+        Ok(repeat(min, max, self.node(&repetition.ast)?))
     }
 
     fn group(&self, group: &ast::Group) -> Result<Node, Refusal> {
@@ -184,6 +172,41 @@ impl Lowering<'_> {
     }
 }
 
+/// `node{min,max}`. Repeating what reads no character (anchors, emptiness)
+/// means what one round means, or with `min` 0 what an optional round means:
+/// written so, PostgreSQL is spared loops of anchors, which cost it dearly.
+fn repeat(min: u32, max: Option<u32>, node: Node) -> Node {
+    if max == Some(0) {
+        return Node::Empty;
+    }
+    if reads_characters(&node) {
+        return Node::Repeat {
+            min,
+            max,
+            node: Box::new(node),
+        };
+    }
+    if min == 0 {
+        Node::Repeat {
+            min: 0,
+            max: Some(1),
+            node: Box::new(node),
+        }
+    } else {
+        node
+    }
+}
+
+/// Whether some match of `node` reads a character.
+fn reads_characters(node: &Node) -> bool {
+    match node {
+        Node::Literal(_) | Node::Any | Node::Class { .. } => true,
+        Node::Empty | Node::Start | Node::End => false,
+        Node::Repeat { node, .. } => reads_characters(node),
+        Node::Concat(nodes) | Node::Alternation(nodes) => nodes.iter().any(reads_characters),
+    }
+}
+
 fn negated_if(mut set: ClassUnicode, negated: bool) -> ClassUnicode {
     if negated {
         set.negate();
@@ -203,21 +226,4 @@ fn perl(class: &ClassPerl) -> ClassUnicode {
             .iter()
             .map(|&(start, end)| ClassUnicodeRange::new(start, end)),
     )
-}
-
-/// A bound on the automaton an engine builds: a character or anchor is 1, and a
-/// repetition costs its operand (plus one for the copy) once per repeat it
-/// allows, which is how PostgreSQL expands counted repetitions.
-pub(super) fn size(node: &Node) -> u64 {
-    match node {
-        Node::Empty => 0,
-        Node::Literal(_) | Node::Any | Node::Class { .. } | Node::Start | Node::End => 1,
-        Node::Repeat { min, max, node } => {
-            let copies = u64::from(max.unwrap_or(min.saturating_add(1))).max(1);
-            copies.saturating_mul(size(node).saturating_add(1))
-        }
-        Node::Concat(nodes) | Node::Alternation(nodes) => {
-            nodes.iter().map(size).fold(0, u64::saturating_add)
-        }
-    }
 }

@@ -2,6 +2,9 @@
 //! module](crate::query#regular-expressions)): parsed once, checked against the
 //! dialect, and written out for each engine.
 
+mod anchors;
+mod colors;
+mod cost;
 mod lower;
 mod render;
 
@@ -17,11 +20,12 @@ pub const MAX_PATTERN_LENGTH: usize = 1024;
 /// The largest repetition count (`{n}`, `{n,}`, `{n,m}`): PostgreSQL's limit.
 pub const MAX_REPETITION: u32 = 255;
 
-/// The largest size a pattern may expand to: a character, class or anchor counts
-/// 1, and a repetition its operand plus one for each repeat it allows, so
-/// `(a{0,10}){0,10}` counts 10 × (10 × 2 + 1) = 210. PostgreSQL compiles
-/// every pattern within this bound, and refuses some shapes of a few times it.
-pub const MAX_PATTERN_SIZE: u64 = 2000;
+/// The largest size a pattern may have: an upper bound on the states and
+/// transitions of PostgreSQL's automaton for it, once counted repetitions are
+/// expanded and empty transitions removed (see [the `query`
+/// module](crate::query#resource-limits) for what counts, and why). Within it,
+/// PostgreSQL compiles any pattern in milliseconds.
+pub const MAX_PATTERN_SIZE: u64 = 10_000;
 
 /// How deeply groups, classes and repetitions may nest, each counting a level
 /// (so `((a)*)*` nests 4 deep).
@@ -56,8 +60,9 @@ impl Pattern {
     /// [`Error::InvalidInput`] (field `pattern`) for a syntax error, a
     /// construct the dialect lacks (named in the reason), more than
     /// [`MAX_PATTERN_LENGTH`] bytes, a repetition count above
-    /// [`MAX_REPETITION`], a size above [`MAX_PATTERN_SIZE`], or nesting deeper
-    /// than [`MAX_PATTERN_NESTING`].
+    /// [`MAX_REPETITION`], a size above [`MAX_PATTERN_SIZE`], nesting deeper
+    /// than [`MAX_PATTERN_NESTING`], or `$` followed by `^` with no character
+    /// between them.
     pub fn new(pattern: &str) -> Result<Self> {
         Self::parse(pattern).map_err(|reason| Error::invalid("pattern", reason))
     }
@@ -79,6 +84,7 @@ impl Pattern {
             .parse(pattern)
             .map_err(|e| format!("does not parse: {}", e.kind()))?;
         let node = lower::lower(pattern, &ast)?;
+        cost::check(&node)?;
         let regex =
             Regex::new(&render::rust(&node)).map_err(|e| format!("does not compile: {e}"))?;
         Ok(Self {

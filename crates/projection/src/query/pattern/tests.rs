@@ -85,6 +85,116 @@ fn resource_limits_are_refused_up_front() {
     );
 }
 
+/// Chains of parts that may be skipped cost PostgreSQL the square of their
+/// length, and more when repeated: these took it from a second to minutes.
+#[test]
+fn skippable_chains_are_limited() {
+    refused(&format!("({}){{1,45}}y", ".*".repeat(20)), "too complex");
+    refused(&".*".repeat(500), "too complex");
+    refused(&"a?".repeat(500), "too complex");
+    refused("(a*){0,255}", "too complex");
+    refused("(b|c|a|){0,160}", "too complex");
+    accepted(&".*".repeat(50));
+    accepted(&"a?".repeat(50));
+    accepted("a{0,255}");
+    accepted("(a*){0,20}");
+}
+
+/// A negated class is a transition per character class the rest of the
+/// pattern tells apart: 150 literals (not one class of them) make `[^a]?`
+/// many times as costly; 100 such took PostgreSQL over a second.
+#[test]
+fn classes_cost_the_characters_the_pattern_names() {
+    let distinct: String = ('\u{100}'..'\u{196}').collect();
+    let cheap = format!("[{distinct}]{}", "[^a]?".repeat(40));
+    let costly = format!("{distinct}{}", "[^a]?".repeat(40));
+    accepted(&cheap);
+    refused(&costly, "too complex");
+    assert!(cost::size(&tree(&costly)) > 20 * cost::size(&tree(&cheap)));
+}
+
+#[test]
+fn end_then_start_without_a_character_between_is_refused() {
+    for pattern in [
+        "$^",
+        "(^|$|a){0,16}",
+        "^?$?^?$?",
+        "($|a)(^|b)",
+        "$(?:)^",
+        "(?:$|^|a){2}",
+    ] {
+        refused(pattern, "`$` followed by `^`");
+    }
+    for pattern in [
+        "^$",
+        "^a*$",
+        "^$|b",
+        "(?:(?:^|,)[^,]*){0,10}$",
+        "$a^",
+        "(^|a?){0,10}",
+    ] {
+        accepted(pattern);
+    }
+}
+
+/// `((($|a)*|b){0,16})*` took PostgreSQL a third of a second, and more nested
+/// loops around anchors far longer.
+#[test]
+fn anchors_inside_unbounded_repetitions_are_refused() {
+    for pattern in [
+        "(^|a)*",
+        "($|a)+",
+        "(?:(?:$?|a){0,16})*",
+        "(a^){2,}",
+        "((a|$)b){0,3}*",
+    ] {
+        refused(pattern, "anchor inside a repetition without an upper bound");
+    }
+    for pattern in ["^(a|b)*$", "(^|a){0,20}", "(?:^|,)(?:[^,]*,)*[^,]*$"] {
+        accepted(pattern);
+    }
+}
+
+/// Repeating what reads no character means one round of it, or an optional
+/// one: so it is written, for every engine.
+#[test]
+fn repeated_anchors_are_simplified() {
+    assert_eq!(accepted("^*a").to_postgres(), "(?cs)(?:^){0,1}a");
+    assert_eq!(accepted("$+").to_postgres(), "(?cs)$");
+    assert_eq!(accepted("(?:^$){2,}").to_rust(), r"\A\z");
+    assert_eq!(accepted("a(?:){3,}").to_rust(), "a(?:)");
+    assert!(accepted("^*a").is_match("ba"));
+    assert!(!accepted("^+a").is_match("ba"));
+    assert!(accepted("(?:$|^)*").is_match("x"));
+}
+
+/// Everyday patterns stay far within the limits.
+#[test]
+fn common_patterns_are_accepted() {
+    for pattern in [
+        r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$",
+        r"^\d{4}-\d{2}-\d{2}",
+        "(foo|bar)+",
+        ".*error.*",
+        r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        r"^https?://[^/\s]+(/\S*)?$",
+        r"(?:^|,)\s*(\w+)\s*=\s*([^,]*)",
+    ] {
+        let size = cost::size(&tree(pattern));
+        assert!(size < MAX_PATTERN_SIZE / 20, "{pattern:?}: {size}");
+        accepted(pattern);
+    }
+}
+
+/// The dialect's tree of `pattern`, however large.
+fn tree(pattern: &str) -> lower::Node {
+    let ast = ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .unwrap_or_else(|e| panic!("{pattern:?}: {e}"));
+    lower::lower(pattern, &ast).unwrap_or_else(|e| panic!("{pattern:?}: {e}"))
+}
+
 #[test]
 fn every_character_is_escaped_for_postgresql() {
     assert_eq!(accepted("a.b").to_postgres(), "(?cs)a.b");
