@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use eventblocks_core::{
     async_trait, Direction, EventSourceIdentifier, EventStore, EventStream, NewEvent, Result,
-    SavePlan, SaveRequest, ScanQuery, ScanRequest, StorageAdapter, StoredEvent, StreamIdentifier,
-    StreamState, WakeUps, WriteCondition,
+    SaveFacts, SavePlan, SaveRequest, ScanQuery, ScanRequest, StorageAdapter, StoredEvent,
+    StreamIdentifier, StreamState, WakeUps, WriteCondition,
 };
 use futures::channel::mpsc;
 use futures::{stream, StreamExt, TryStreamExt};
@@ -140,9 +140,12 @@ impl Log {
             .filter_map(|id| self.by_id.get(id).map(|&index| self.events[index].clone()))
             .collect();
         // Conditions, retries and id conflicts are decided here, not by us.
-        match request.plan(&states, &already)? {
+        match request.plan(SaveFacts::new(&states, &already))? {
             SavePlan::AlreadyStored(events) => Ok(events),
             SavePlan::Append(positions) => Ok(self.append(request, &positions)),
+            // Only tracked saves are replays, and this adapter offers no
+            // tracking (the store never sends it one).
+            SavePlan::AlreadyTracked => Ok(Vec::new()),
         }
     }
 

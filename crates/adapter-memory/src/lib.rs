@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod boundary;
 mod checkpoint;
 mod lease;
 mod log;
@@ -9,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{
-    EventSourceIdentifier, EventStream, Result, SaveRequest, ScanRequest, StorageAdapter,
-    StoredEvent, WakeUps, DEFAULT_MAX_EVENT_BYTES,
+    Capabilities, EventSourceIdentifier, EventStream, Limits, Name, QueryRead, QueryRequest,
+    Result, SaveRequest, ScanRequest, StorageAdapter, StoredEvent, WakeUps,
 };
 use futures::StreamExt;
 use parking_lot::RwLock;
@@ -35,7 +36,7 @@ const DEFAULT_PAGE_SIZE: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct MemoryAdapter {
     shared: Arc<Shared>,
-    max_event_bytes: usize,
+    limits: Limits,
 }
 
 #[derive(Debug)]
@@ -43,6 +44,8 @@ struct Shared {
     log: RwLock<Log>,
     head: watch::Sender<u64>,
     page_size: usize,
+    /// What this store's heads carry, so another store refuses them.
+    store_id: u64,
 }
 
 impl Default for MemoryAdapter {
@@ -66,13 +69,15 @@ impl MemoryAdapter {
                 log: RwLock::new(Log::default()),
                 head,
                 page_size: page_size.max(1),
+                store_id: uuid::Uuid::new_v4().as_u64_pair().0,
             }),
-            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            limits: Limits::default(),
         }
     }
 
     /// The same store, accepting events of up to `max_event_bytes` bytes of
-    /// payload and metadata, at least one (default [`DEFAULT_MAX_EVENT_BYTES`]).
+    /// payload and metadata, at least one (default
+    /// [`DEFAULT_MAX_EVENT_BYTES`](eventblocks_core::DEFAULT_MAX_EVENT_BYTES)).
     ///
     /// ```
     /// use eventblocks_core::{Error, EventStore, NewEvent, WriteCondition};
@@ -89,7 +94,14 @@ impl MemoryAdapter {
     /// ```
     #[must_use]
     pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> Self {
-        self.max_event_bytes = max_event_bytes.max(1);
+        self.limits = self.limits.with_max_event_bytes(max_event_bytes);
+        self
+    }
+
+    /// The same store, accepting what `limits` allow.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -148,8 +160,24 @@ impl StorageAdapter for MemoryAdapter {
         Some(changes.boxed())
     }
 
-    fn max_event_bytes(&self) -> usize {
-        self.max_event_bytes
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    fn store_id(&self) -> u64 {
+        self.shared.store_id
+    }
+
+    async fn read_query(&self, request: QueryRequest) -> Result<QueryRead> {
+        Ok(boundary::read(self.shared.clone(), request))
+    }
+
+    async fn tracked_position(&self, consumer: &Name) -> Result<Option<u64>> {
+        Ok(self.shared.log.read().tracked(consumer))
     }
 }
 

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use eventblocks_core::{Error, Result};
 use eventblocks_core::{
-    EventSourceIdentifier, Json, Name, NewEvent, SavePlan, SaveRequest, StoredEvent,
-    StreamIdentifier, StreamState,
+    EventSourceIdentifier, Json, Name, NewEvent, SaveFacts, SavePlan, SaveRequest, StoredEvent,
+    StreamIdentifier, StreamState, Tag,
 };
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use uuid::Uuid;
@@ -14,10 +14,12 @@ use uuid::Uuid;
 /// One stored event. The stream is an index into [`Log::streams`] and the name
 /// is interned, so category and stream names are not repeated per event.
 #[derive(Debug)]
-struct Record {
+pub(crate) struct Record {
     id: Uuid,
-    name: Name,
-    stream: u32,
+    pub(crate) name: Name,
+    /// Sorted, as the event's set of tags.
+    pub(crate) tags: Box<[Tag]>,
+    pub(crate) stream: u32,
     position: u64,
     payload: Json,
     metadata: Json,
@@ -45,6 +47,12 @@ pub(crate) struct Log {
     /// The greatest id stored: fresh UUIDv7 ids sort after it.
     newest_id: Option<Uuid>,
     event_names: HashSet<Name>,
+    /// The sequence numbers of the events carrying each tag.
+    pub(crate) by_tag: HashMap<Tag, Vec<u64>>,
+    /// The sequence numbers of the events with each name.
+    pub(crate) by_name: HashMap<Name, Vec<u64>>,
+    /// The position each consumer last tracked.
+    tracked: HashMap<Name, u64>,
 }
 
 /// The sequence numbers of one scan target, in increasing order.
@@ -102,15 +110,31 @@ impl Log {
         }
     }
 
-    /// The event with `sequence_number`, as callers see it.
-    pub(crate) fn stored(&self, sequence_number: u64) -> StoredEvent {
+    /// The record of the event with `sequence_number`.
+    pub(crate) fn record(&self, sequence_number: u64) -> &Record {
         let index = sequence_number
             .checked_sub(1)
             .expect("sequence numbers start at 1");
-        let record = &self.events[usize::try_from(index).unwrap_or(usize::MAX)];
+        &self.events[usize::try_from(index).unwrap_or(usize::MAX)]
+    }
+
+    /// The category of stream slot `stream`.
+    pub(crate) fn category_of(&self, stream: u32) -> &Name {
+        &self.streams[stream as usize].identifier.category
+    }
+
+    /// The position `consumer` last tracked.
+    pub(crate) fn tracked(&self, consumer: &Name) -> Option<u64> {
+        self.tracked.get(consumer).copied()
+    }
+
+    /// The event with `sequence_number`, as callers see it.
+    pub(crate) fn stored(&self, sequence_number: u64) -> StoredEvent {
+        let record = self.record(sequence_number);
         StoredEvent {
             id: record.id,
             name: record.name.clone(),
+            tags: record.tags.iter().cloned().collect(),
             stream: self.streams[record.stream as usize].identifier.clone(),
             position: record.position,
             sequence_number,
@@ -129,9 +153,27 @@ impl Log {
             .map(|write| self.stream_state(&write.stream))
             .collect();
         let already = self.stored_with_ids(&request);
-        match request.plan(&states, &already)? {
+        let matches: Vec<Option<u64>> = request
+            .checks()
+            .iter()
+            .map(|check| self.first_match(check))
+            .collect();
+        let tracked = request
+            .tracking()
+            .and_then(|tracking| self.tracked(&tracking.consumer));
+        let facts = SaveFacts::new(&states, &already)
+            .with_matches(&matches)
+            .with_tracked(tracked);
+        match request.plan(facts)? {
             SavePlan::AlreadyStored(events) => Ok(events),
-            SavePlan::Append(_) => self.append(request),
+            SavePlan::AlreadyTracked => Ok(Vec::new()),
+            SavePlan::Append(_) => {
+                if let Some(tracking) = request.tracking() {
+                    self.tracked
+                        .insert(tracking.consumer.clone(), tracking.position);
+                }
+                self.append(request)
+            }
         }
     }
 
@@ -153,13 +195,15 @@ impl Log {
     }
 
     fn stream_state(&self, stream: &StreamIdentifier) -> StreamState {
-        let last = self.stream_index.get(stream).and_then(|&index| {
-            self.streams[index as usize]
-                .sequence_numbers
-                .len()
-                .checked_sub(1)
-        });
-        StreamState::new(last.map(|position| position as u64))
+        let Some(&index) = self.stream_index.get(stream) else {
+            return StreamState::new(None);
+        };
+        let sequence_numbers = &self.streams[index as usize].sequence_numbers;
+        let last_id = sequence_numbers
+            .last()
+            .map(|&sequence| self.record(sequence).id);
+        let last = sequence_numbers.len().checked_sub(1);
+        StreamState::new(last.map(|position| position as u64)).with_last_event_id(last_id)
     }
 
     fn append(&mut self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
@@ -210,9 +254,12 @@ impl Log {
             if name.as_ref() != Some(event.name()) {
                 name = Some(self.intern(event.name()));
             }
+            let tags: Box<[Tag]> = event.tag_set().iter().cloned().collect();
+            self.index(sequence_number, event.name(), &tags);
             self.events.push(Record {
                 id: event.id(),
                 name: name.clone().unwrap_or_else(|| event.name().clone()),
+                tags,
                 stream,
                 position,
                 payload: event.payload().clone(),
@@ -221,6 +268,22 @@ impl Log {
                 observed_at: event.observed_at(),
             });
             stored.push(event.into_stored(identifier.clone(), position, sequence_number));
+        }
+    }
+
+    /// Records the event at `sequence_number` in the name and tag indexes.
+    fn index(&mut self, sequence_number: u64, name: &Name, tags: &[Tag]) {
+        match self.by_name.get_mut(name) {
+            Some(list) => list.push(sequence_number),
+            None => {
+                self.by_name.insert(name.clone(), vec![sequence_number]);
+            }
+        }
+        for tag in tags {
+            self.by_tag
+                .entry(tag.clone())
+                .or_default()
+                .push(sequence_number);
         }
     }
 

@@ -78,7 +78,9 @@ impl Cursor {
         let mut page = Vec::with_capacity(want.min(targeted.len().saturating_sub(index)));
         let mut examined = 0;
         while index < targeted.len() && page.len() < want && examined < self.shared.page_size * 4 {
-            self.take(log, targeted.get(index), &mut page);
+            if !self.take(log, targeted.get(index), &mut page) {
+                return page;
+            }
             index += 1;
             examined += 1;
         }
@@ -99,18 +101,27 @@ impl Cursor {
         let mut examined = 0;
         while end > 0 && page.len() < want && examined < self.shared.page_size * 4 {
             end -= 1;
-            self.take(log, targeted.get(end), &mut page);
+            if !self.take(log, targeted.get(end), &mut page) {
+                return page;
+            }
             examined += 1;
         }
         self.done = end == 0;
         page
     }
 
-    fn take(&mut self, log: &Log, sequence_number: u64, page: &mut Vec<StoredEvent>) {
+    /// Adds the event at `sequence_number` to `page` if it matches; `false`
+    /// (and the scan done) once past the request's `before` bound.
+    fn take(&mut self, log: &Log, sequence_number: u64, page: &mut Vec<StoredEvent>) -> bool {
+        if self.request.is_past_end(sequence_number) {
+            self.done = true;
+            return false;
+        }
         self.bound = Some(sequence_number);
         let event = log.stored(sequence_number);
         if self.request.matches(&event) {
             page.push(event);
         }
+        true
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use eventblocks_core::{
-    EventStream, Result, SaveRequest, ScanRequest, SerialisationGuarantee, StorageAdapter,
-    StoredEvent, WakeUps, WriteOutcome,
+    Capabilities, EventStream, Limits, Name, QueryRead, QueryRequest, Result, SaveRequest,
+    ScanRequest, SerialisationGuarantee, StorageAdapter, StoredEvent, WakeUps, WriteOutcome,
 };
 
 use crate::config::PostgresAdapterBuilder;
@@ -16,7 +16,7 @@ use crate::connect::{Connector, Transport};
 use crate::names::Names;
 use crate::notify::Notifications;
 use crate::statements::Statements;
-use crate::{error, save, scan, schema};
+use crate::{error, query, save, scan, schema};
 
 /// A [`StorageAdapter`] that keeps events in PostgreSQL.
 ///
@@ -33,6 +33,9 @@ pub(crate) struct Inner {
     pub(crate) sql: Statements,
     pub(crate) settings: Settings,
     pub(crate) notifications: Notifications,
+    /// What this store's heads carry: a hash of its schema and table, so a
+    /// head read from another event table is refused.
+    pub(crate) store_id: u64,
 }
 
 /// The builder's settings the adapter keeps.
@@ -81,6 +84,7 @@ impl PostgresAdapter {
             sql.events.notify.clone(),
             listen,
         );
+        let store_id = names.store_id();
         Self {
             inner: Arc::new(Inner {
                 pool,
@@ -88,6 +92,7 @@ impl PostgresAdapter {
                 sql,
                 settings,
                 notifications,
+                store_id,
             }),
         }
     }
@@ -169,7 +174,37 @@ impl StorageAdapter for PostgresAdapter {
         self.inner.notifications.wake_ups()
     }
 
-    fn max_event_bytes(&self) -> usize {
-        self.inner.settings.max_event_bytes
+    fn limits(&self) -> Limits {
+        Limits::default().with_max_event_bytes(self.inner.settings.max_event_bytes)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    fn store_id(&self) -> u64 {
+        self.inner.store_id
+    }
+
+    async fn read_query(&self, request: QueryRequest) -> Result<QueryRead> {
+        let reading = query::read(Arc::clone(&self.inner), request);
+        tokio::time::timeout(self.inner.settings.operation_timeout, reading)
+            .await
+            .map_err(|_| error::timed_out("reading a query", WriteOutcome::NotWritten))?
+    }
+
+    async fn tracked_position(&self, consumer: &Name) -> Result<Option<u64>> {
+        let rows = scan::read(
+            &self.inner,
+            &self.inner.sql.events.tracked,
+            &[&consumer.as_str()],
+            "reading a tracked position",
+        )
+        .await?;
+        let position: Option<i64> = rows.first().map(|row| row.get(0));
+        position
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| eventblocks_core::Error::corrupt("a tracked position is negative"))
     }
 }

@@ -17,6 +17,7 @@ mod names;
 mod notify;
 #[cfg(feature = "projections")]
 mod projection;
+mod query;
 mod row;
 mod save;
 mod scan;

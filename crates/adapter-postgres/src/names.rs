@@ -83,6 +83,16 @@ impl Names {
         format!("eventblocks_{hash:016x}")
     }
 
+    /// The identity of the event table, which query heads carry (64-bit
+    /// FNV-1a of the qualified name: fixed, so every process agrees).
+    pub(crate) fn store_id(&self) -> u64 {
+        self.lock_namespace()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+
     /// Replaces every `{placeholder}` in `template` with the object it names.
     pub(crate) fn render(&self, template: &str) -> String {
         let sequence = self.qualified("_sequence_number");
@@ -100,7 +110,14 @@ impl Names {
             ("{lock_streams}", self.qualified("_lock_streams")),
             ("{allocate}", self.qualified("_allocate")),
             ("{allocation}", self.qualified("_allocation")),
+            ("{sequence_base}", self.qualified("_sequence_base")),
             ("{take_locks}", self.qualified("_take_locks")),
+            ("{tags_index}", self.local("_tags_idx")),
+            ("{tracking}", self.qualified("_tracking")),
+            ("{tracking_key}", self.local("_tracking_pkey")),
+            ("{find_matches}", self.qualified("_find_matches")),
+            ("{lock_states}", self.qualified("_lock_states")),
+            ("{save_tagged}", self.qualified("_save_tagged")),
             ("{save}", self.qualified("_save")),
             ("{projections}", self.qualified("_projections")),
             ("{checkpoints}", self.qualified("_checkpoints")),

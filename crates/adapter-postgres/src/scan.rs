@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventblocks_core::{
-    Direction, Error, EventSourceIdentifier, EventStream, Result, ScanRequest, StoredEvent,
-    WriteOutcome,
+    Direction, Error, EventSourceIdentifier, EventStream, NamePattern, Result, ScanRequest,
+    StoredEvent, WriteOutcome,
 };
 use futures::{stream, StreamExt, TryStreamExt};
 use tokio::time::{sleep, Instant};
@@ -142,10 +142,17 @@ impl Cursor {
             let from = query.bind(i64::try_from(from).unwrap_or(i64::MAX));
             query.and_where(&format!("position {beyond}= {from}"));
         }
-        if let Some(names) = self.request.names() {
-            let names: Vec<String> = names.iter().map(ToString::to_string).collect();
-            let names = query.bind(names);
-            query.and_where(&format!("name = ANY({names})"));
+        if let Some(before) = self.request.before() {
+            let short = if forwards { "<" } else { ">" };
+            let before = query.bind(i64::try_from(before).unwrap_or(i64::MAX));
+            query.and_where(&format!("sequence_number {short} {before}"));
+        }
+        let names = self.request.names();
+        if let Some(include) = names_predicate(&mut query, &names.include) {
+            query.and_where(&include);
+        }
+        if let Some(exclude) = names_predicate(&mut query, &names.exclude) {
+            query.and_where(&format!("NOT {exclude}"));
         }
         if let Some(last) = self.last_key {
             let last = query.bind(last);
@@ -160,10 +167,44 @@ impl Cursor {
     }
 }
 
+/// The condition that an event's name matches one of `patterns`, or `None`
+/// for no patterns. Prefixes become `LIKE` patterns with their wildcards
+/// escaped, so `order_*` matches `order_placed` but not `orderXplaced`.
+fn names_predicate(query: &mut BoundSql, patterns: &[NamePattern]) -> Option<String> {
+    let mut exact = Vec::new();
+    let mut prefixes = Vec::new();
+    for pattern in patterns {
+        match pattern {
+            NamePattern::Exact(name) => exact.push(name.to_string()),
+            NamePattern::Prefix(prefix) => prefixes.push(like_prefix(prefix)),
+        }
+    }
+    let mut alternatives = Vec::new();
+    if !exact.is_empty() {
+        alternatives.push(format!("name = ANY({})", query.bind(exact)));
+    }
+    if !prefixes.is_empty() {
+        alternatives.push(format!("name LIKE ANY({})", query.bind(prefixes)));
+    }
+    (!alternatives.is_empty()).then(|| format!("({})", alternatives.join(" OR ")))
+}
+
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for character in prefix.chars() {
+        if matches!(character, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Waits, up to the adapter's horizon wait, until every event already committed
 /// in `target` is older than every running transaction, so a scan sees what
 /// committed before it began unless a long transaction holds the horizon back.
-async fn wait_for_horizon(inner: &Inner, target: &EventSourceIdentifier) -> Result<()> {
+pub(crate) async fn wait_for_horizon(inner: &Inner, target: &EventSourceIdentifier) -> Result<()> {
     let deadline = Instant::now() + inner.settings.horizon_wait;
     let mut pause = Duration::from_millis(1);
     loop {
@@ -209,7 +250,7 @@ async fn horizon(
 /// Runs a read on a pooled connection, holding it only for the query. A read
 /// that finds its connection broken (the server ended it since it was last
 /// used) is tried once more on another.
-async fn read(
+pub(crate) async fn read(
     inner: &Inner,
     sql: &str,
     parameters: &[&(dyn ToSql + Sync)],

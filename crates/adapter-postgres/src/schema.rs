@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         part: Part::Projections,
         sql: include_str!("../sql/migrations/0006_one_projection_per_source.sql"),
     },
+    Migration {
+        version: 7,
+        name: "consistency boundaries",
+        part: Part::Events,
+        sql: include_str!("../sql/migrations/0007_consistency_boundaries.sql"),
+    },
 ];
 
 /// Applies every migration of the enabled parts that the schema lacks, in

@@ -30,6 +30,10 @@ pub(crate) struct EventStatements {
     pub(crate) horizon_log: String,
     pub(crate) horizon_category: String,
     pub(crate) notify: String,
+    pub(crate) find_matches: String,
+    pub(crate) tracked: String,
+    /// An expression: the frontier of a query read's snapshot.
+    pub(crate) frontier: String,
 }
 
 /// The projection store.
@@ -115,6 +119,18 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         include_str!("../sql/events/notify.sql"),
     ),
     (
+        "events/find_matches.sql",
+        include_str!("../sql/events/find_matches.sql"),
+    ),
+    (
+        "events/tracked.sql",
+        include_str!("../sql/events/tracked.sql"),
+    ),
+    (
+        "events/frontier.sql",
+        include_str!("../sql/events/frontier.sql"),
+    ),
+    (
         "projections/save.sql",
         include_str!("../sql/projections/save.sql"),
     ),
@@ -194,6 +210,9 @@ impl Statements {
                 horizon_log: sql("events/horizon_log.sql"),
                 horizon_category: sql("events/horizon_category.sql"),
                 notify: sql("events/notify.sql"),
+                find_matches: sql("events/find_matches.sql"),
+                tracked: sql("events/tracked.sql"),
+                frontier: sql("events/frontier.sql"),
             },
             #[cfg(feature = "projections")]
             projections: ProjectionStatements {

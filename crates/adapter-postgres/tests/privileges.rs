@@ -79,8 +79,27 @@ impl StorageAdapter for RuntimeAdapter {
         self.runtime.wake_ups()
     }
 
-    fn max_event_bytes(&self) -> usize {
-        self.runtime.max_event_bytes()
+    fn limits(&self) -> eventblocks_core::Limits {
+        self.runtime.limits()
+    }
+
+    fn capabilities(&self) -> eventblocks_core::Capabilities {
+        self.runtime.capabilities()
+    }
+
+    fn store_id(&self) -> u64 {
+        self.runtime.store_id()
+    }
+
+    async fn read_query(
+        &self,
+        request: eventblocks_core::QueryRequest,
+    ) -> Result<eventblocks_core::QueryRead> {
+        self.runtime.read_query(request).await
+    }
+
+    async fn tracked_position(&self, consumer: &eventblocks_core::Name) -> Result<Option<u64>> {
+        self.runtime.tracked_position(consumer).await
     }
 }
 

@@ -31,7 +31,12 @@ async fn migrate_creates_the_tables_of_the_enabled_stores_only() {
         .await
         .unwrap();
     let tables: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
-    let mut expected = vec!["events", "events_allocation", "events_migrations"];
+    let mut expected = vec![
+        "events",
+        "events_allocation",
+        "events_migrations",
+        "events_tracking",
+    ];
     if cfg!(feature = "checkpoints") {
         expected.push("events_checkpoints");
     }

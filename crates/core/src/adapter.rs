@@ -7,9 +7,11 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::StoredEvent;
-use crate::identifier::EventSourceIdentifier;
+use crate::identifier::{EventSourceIdentifier, Name};
+use crate::limits::{Capabilities, Limits};
+use crate::query_read::{QueryRead, QueryRequest};
 use crate::scan::{ScanQuery, ScanRequest};
 use crate::subscription::WakeUps;
 use crate::write::SaveRequest;
@@ -17,9 +19,6 @@ use crate::write::SaveRequest;
 /// A lazily produced sequence of events that borrows nothing; errors arrive as
 /// items.
 pub type EventStream = BoxStream<'static, Result<StoredEvent>>;
-
-/// The default for [`StorageAdapter::max_event_bytes`]: 4 MiB.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
 
 /// The scope within which an adapter serialises writes: the lock a write holds
 /// while its condition is checked and its events inserted.
@@ -43,7 +42,8 @@ pub enum SerialisationGuarantee {
 /// `eventblocks-testkit`'s conformance suite to prove it behaves like the others.
 ///
 /// Callers use it through [`crate::EventStore`]. Requests arrive validated
-/// ([`SaveRequest`], [`ScanRequest`]), so an adapter never sees bad input.
+/// ([`SaveRequest`], [`ScanRequest`], [`QueryRequest`]), within the adapter's
+/// [`Limits`] and [`Capabilities`], so an adapter never sees bad input.
 ///
 /// # Contract
 /// - **Atomic saves.** [`StorageAdapter::save`] stores every event of the request,
@@ -59,6 +59,13 @@ pub enum SerialisationGuarantee {
 ///   an event, however many writers commit concurrently.
 /// - **Read-your-writes.** A stream scan or `latest` of a stream right after a save
 ///   returns sees the saved events.
+/// - **Consistency boundaries** (with [`Capabilities::boundaries`]). Query
+///   conditions are decided under locks (or a single writer) such that of two
+///   saves whose boundaries overlap, each sees the other's events or waits
+///   for it, and saves whose boundaries are disjoint never wait for each other
+///   (see the `boundary` lock keys this crate offers). The adapter answers the
+///   request's [`SaveRequest::checks`] under those locks and
+///   [`SaveRequest::plan`] decides.
 ///
 /// # Cancellation
 /// Every `.await` is a point where the caller may drop the future (a timeout, a
@@ -116,17 +123,63 @@ pub trait StorageAdapter: Send + Sync + fmt::Debug + 'static {
         None
     }
 
-    /// The largest event the backend accepts: the bytes of its payload's and
-    /// metadata's JSON text together. [`crate::EventStore`] rejects a save
-    /// holding a larger event with [`crate::Error::InvalidInput`] before the
-    /// adapter sees it (with [`SaveRequest::check_event_sizes`]), so one
-    /// oversized event cannot tie up a connection or the log, and the adapter
-    /// never checks it itself. The default is [`DEFAULT_MAX_EVENT_BYTES`]; make
-    /// it configurable when the backend can take more. A wrapper around another
-    /// adapter must forward this method, or the limit falls back to the default.
-    fn max_event_bytes(&self) -> usize {
-        DEFAULT_MAX_EVENT_BYTES
+    /// What the adapter accepts: [`crate::EventStore`] refuses larger input
+    /// with [`crate::Error::InvalidInput`] before the adapter sees it (so the
+    /// adapter never checks these itself), so one oversized event cannot tie
+    /// up a connection or the log. The default is [`Limits::default`]; make
+    /// them configurable when the backend can take more. A wrapper around
+    /// another adapter must forward this method, or the limits fall back to
+    /// the defaults.
+    fn limits(&self) -> Limits {
+        Limits::default()
     }
+
+    /// What the adapter offers beyond events in streams; the default offers
+    /// nothing more, and the store refuses requests that need more as
+    /// [`Error::Unsupported`]. An adapter that offers
+    /// [`Capabilities::boundaries`] implements [`StorageAdapter::read_query`],
+    /// [`StorageAdapter::tracked_position`] and [`StorageAdapter::store_id`],
+    /// and carries out query conditions, saves spanning categories and tracked
+    /// saves.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
+
+    /// The identity of the store, stable for its lifetime, that its
+    /// [`Head`](crate::Head)s carry, so a head read from one store is refused
+    /// by another. The default, 0, is for adapters without
+    /// [`Capabilities::boundaries`].
+    fn store_id(&self) -> u64 {
+        0
+    }
+
+    /// Reads the events matching a query, and the head to publish a decision
+    /// made from them against.
+    ///
+    /// # Contract
+    /// See [`QueryRequest`]: the head is taken in the same snapshot as the
+    /// events.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default; backend failures.
+    async fn read_query(&self, request: QueryRequest) -> Result<QueryRead> {
+        let _ = request;
+        Err(unsupported("query reads"))
+    }
+
+    /// The upstream position a consumer last recorded with a tracked save
+    /// ([`SaveRequest::tracking`]), or `None` if it recorded none.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default; backend failures.
+    async fn tracked_position(&self, consumer: &Name) -> Result<Option<u64>> {
+        let _ = consumer;
+        Err(unsupported("tracked publishes"))
+    }
+}
+
+fn unsupported(what: &'static str) -> Error {
+    Error::Unsupported { what: what.into() }
 }
 
 crate::__forward_trait!(StorageAdapter, [Arc, Box] {
@@ -134,5 +187,9 @@ crate::__forward_trait!(StorageAdapter, [Arc, Box] {
     sync fn scan(&self, request: ScanRequest) -> EventStream;
     async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>>;
     sync fn wake_ups(&self) -> Option<WakeUps>;
-    sync fn max_event_bytes(&self) -> usize;
+    sync fn limits(&self) -> Limits;
+    sync fn capabilities(&self) -> Capabilities;
+    sync fn store_id(&self) -> u64;
+    async fn read_query(&self, request: QueryRequest) -> Result<QueryRead>;
+    async fn tracked_position(&self, consumer: &Name) -> Result<Option<u64>>;
 });

@@ -6,7 +6,9 @@ use std::error::Error as StdError;
 use uuid::Uuid;
 
 use crate::condition::WriteCondition;
+use crate::head::Head;
 use crate::identifier::{Name, StreamIdentifier};
+use crate::query::Query;
 
 /// A boxed error from a storage backend, kept as the `source` of an [`Error`].
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -57,6 +59,37 @@ pub enum Error {
         expected: WriteCondition,
         /// The stream's last position at the time of the write (`None`: empty).
         found: Option<u64>,
+    },
+
+    /// An event matching a [`WriteCondition::NoneMatchAfter`] query became
+    /// visible after the head the decision was made at; nothing was written.
+    /// Read the boundary again and decide again.
+    #[error("the consistency boundary {query} moved after {head}: event {found} matches it")]
+    BoundaryMoved {
+        /// The boundary's query.
+        query: Query,
+        /// The head the decision was made at.
+        head: Head,
+        /// The sequence number of an event that matches the query after the head.
+        found: u64,
+    },
+
+    /// An event matching a [`WriteCondition::NoneMatch`] query is already
+    /// stored (what the guard was to prevent exists); nothing was written.
+    #[error("an event matching {query} already exists: event {found}")]
+    AlreadyMatched {
+        /// The guard's query.
+        query: Query,
+        /// The sequence number of an event that matches it.
+        found: u64,
+    },
+
+    /// The adapter does not offer what the request needs (see
+    /// [`Capabilities`](crate::Capabilities)); nothing was read or written.
+    #[error("not supported by this adapter: {what}")]
+    Unsupported {
+        /// What was asked for.
+        what: Cow<'static, str>,
     },
 
     /// An event id is already stored with different content, or in another
@@ -184,9 +217,26 @@ impl Error {
         )
     }
 
-    /// Whether this is an [`Error::UnmetCondition`].
+    /// Whether a write condition did not hold (nothing was written): a stream
+    /// condition ([`Error::UnmetCondition`]), a consistency boundary that
+    /// moved ([`Error::BoundaryMoved`]) or a uniqueness guard that found its
+    /// event ([`Error::AlreadyMatched`]).
     pub fn is_unmet_condition(&self) -> bool {
-        matches!(self, Self::UnmetCondition { .. })
+        matches!(
+            self,
+            Self::UnmetCondition { .. } | Self::BoundaryMoved { .. } | Self::AlreadyMatched { .. }
+        )
+    }
+
+    /// Whether the write failed because what it was decided from changed, so
+    /// that reading again and deciding again may succeed: an
+    /// [`Error::UnmetCondition`] or an [`Error::BoundaryMoved`], but not an
+    /// [`Error::AlreadyMatched`] (what the guard prevents exists, and stays).
+    pub fn should_decide_again(&self) -> bool {
+        matches!(
+            self,
+            Self::UnmetCondition { .. } | Self::BoundaryMoved { .. }
+        )
     }
 
     /// Whether this is an [`Error::Fenced`]: the lease a write was made under

@@ -1,6 +1,8 @@
 //! Events: what callers publish ([`NewEvent`]) and what the store returns
 //! ([`StoredEvent`]).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::identifier::{Name, StreamIdentifier};
 use crate::json::Json;
+use crate::tag::Tag;
 
 /// An event to publish.
 ///
@@ -30,6 +33,8 @@ use crate::json::Json;
 pub struct NewEvent {
     id: Uuid,
     name: Name,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    tags: BTreeSet<Tag>,
     payload: Json,
     metadata: Json,
     occurred_at: DateTime<Utc>,
@@ -56,6 +61,7 @@ impl NewEvent {
         Self {
             id,
             name,
+            tags: BTreeSet::new(),
             payload,
             metadata: Json::empty_object(),
             occurred_at: now,
@@ -82,6 +88,24 @@ impl NewEvent {
         }
         self.metadata = metadata;
         Ok(self)
+    }
+
+    /// Adds `tag` to the event's tags, which consistency boundaries select
+    /// events by (see [`Query`](crate::Query)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on `tag` for an invalid tag.
+    pub fn tag(mut self, tag: impl AsRef<str>) -> Result<Self> {
+        self.tags.insert(Tag::new(tag.as_ref().to_owned())?);
+        Ok(self)
+    }
+
+    /// Adds every one of `tags` to the event's tags.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on `tag` for an invalid tag.
+    pub fn tags<S: AsRef<str>>(self, tags: impl IntoIterator<Item = S>) -> Result<Self> {
+        tags.into_iter().try_fold(self, |event, tag| event.tag(tag))
     }
 
     /// Sets when the event happened in the world (defaults to `observed_at`).
@@ -111,6 +135,11 @@ impl NewEvent {
     /// The event's name.
     pub fn name(&self) -> &Name {
         &self.name
+    }
+
+    /// The event's tags, as a sorted set.
+    pub fn tag_set(&self) -> &BTreeSet<Tag> {
+        &self.tags
     }
 
     /// The JSON payload.
@@ -152,11 +181,12 @@ impl NewEvent {
     }
 
     /// Whether `stored` holds this event's content (its name, payload and
-    /// metadata; timestamps are not compared). Payload and metadata compare by
+    /// metadata, tags; timestamps are not compared). Payload and metadata compare by
     /// value, numbers by exact value (see [`Json`]), so an event a backend
     /// gave back with numbers spelt differently is still the same event.
     pub fn has_same_content_as(&self, stored: &StoredEvent) -> bool {
         self.name == stored.name
+            && self.tags == stored.tags
             && self.payload == stored.payload
             && self.metadata == stored.metadata
     }
@@ -171,6 +201,7 @@ impl NewEvent {
         StoredEvent {
             id: self.id,
             name: self.name,
+            tags: self.tags,
             stream,
             position,
             sequence_number,
@@ -213,6 +244,9 @@ pub struct StoredEvent {
     pub id: Uuid,
     /// The event's name.
     pub name: Name,
+    /// The event's tags, as a sorted set.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<Tag>,
     /// The stream (and so the category) the event belongs to.
     pub stream: StreamIdentifier,
     /// The event's place in its stream: 0-based and gapless.

@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::event::StoredEvent;
-use crate::identifier::{EventSourceIdentifier, Name};
+use crate::identifier::EventSourceIdentifier;
+use crate::name_filter::{NameFilter, NamesWanted};
 
 /// Which way a scan runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -28,10 +29,13 @@ pub enum Direction {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanQuery {
     after: Option<u64>,
+    before: Option<u64>,
     from_position: Option<u64>,
     direction: Direction,
     limit: Option<u64>,
-    names: Option<Vec<String>>,
+    names: NamesWanted,
+    exclude: NamesWanted,
+    from_latest: Option<String>,
 }
 
 impl ScanQuery {
@@ -45,6 +49,15 @@ impl ScanQuery {
     #[must_use]
     pub fn after(mut self, sequence_number: u64) -> Self {
         self.after = Some(sequence_number);
+        self
+    }
+
+    /// Only events short of `sequence_number` in the scan's direction
+    /// (exclusive): smaller when scanning forwards, greater when scanning
+    /// backwards. With [`ScanQuery::after`], a window of the log.
+    #[must_use]
+    pub fn before(mut self, sequence_number: u64) -> Self {
+        self.before = Some(sequence_number);
         self
     }
 
@@ -70,10 +83,67 @@ impl ScanQuery {
         self
     }
 
-    /// Only events with one of these names.
+    /// Only events with one of these names (with [`ScanQuery::name_prefixes`],
+    /// events matching either).
     #[must_use]
     pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.names = Some(names.into_iter().map(Into::into).collect());
+        self.names.exact = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Only events whose names start with one of these prefixes (`"order-"`
+    /// keeps `order-placed` and `order-shipped`).
+    #[must_use]
+    pub fn name_prefixes<S: Into<String>>(mut self, prefixes: impl IntoIterator<Item = S>) -> Self {
+        self.names.prefixes = Some(prefixes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Leaves out events with these names, even when
+    /// [`ScanQuery::names`] or [`ScanQuery::name_prefixes`] keep them.
+    #[must_use]
+    pub fn exclude_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.exclude.exact = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Leaves out events whose names start with one of these prefixes.
+    #[must_use]
+    pub fn exclude_prefixes<S: Into<String>>(
+        mut self,
+        prefixes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.exclude.prefixes = Some(prefixes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Starts at the latest event named `name` in the source (inclusive), or
+    /// at the beginning if there is none: for a stream whose history since its
+    /// last snapshot or reset is all that matters. Forwards scans only.
+    #[must_use]
+    pub fn from_latest(mut self, name: impl Into<String>) -> Self {
+        self.from_latest = Some(name.into());
+        self
+    }
+
+    /// Whether the scan runs newest first.
+    pub(crate) fn is_backwards(&self) -> bool {
+        self.direction == Direction::Backwards
+    }
+
+    /// The event name a scan starts from the latest of, if set.
+    pub(crate) fn latest_name(&self) -> Option<&str> {
+        self.from_latest.as_deref()
+    }
+
+    /// The same query without its start from the latest event of a name,
+    /// bounded instead to start at `sequence_number` (inclusive).
+    pub(crate) fn starting_at(mut self, sequence_number: Option<u64>) -> Self {
+        self.from_latest = None;
+        if let Some(first) = sequence_number {
+            let bound = first.saturating_sub(1);
+            self.after = Some(self.after.map_or(bound, |after| after.max(bound)));
+        }
         self
     }
 }
@@ -89,10 +159,11 @@ impl ScanQuery {
 pub struct ScanRequest {
     target: EventSourceIdentifier,
     after: Option<u64>,
+    before: Option<u64>,
     from_position: Option<u64>,
     direction: Direction,
     limit: Option<u64>,
-    names: Option<Vec<Name>>,
+    names: NameFilter,
 }
 
 impl ScanRequest {
@@ -101,9 +172,12 @@ impl ScanRequest {
     /// # Errors
     /// [`Error::InvalidInput`] for a limit of 0, `from_position` on a log or
     /// category, an empty or invalid name filter, or a number beyond `i64::MAX`.
+    /// A query starting from the latest event of a name is resolved by the
+    /// store before it reaches an adapter; handed here directly it is refused.
     pub fn new(target: impl Into<EventSourceIdentifier>, query: ScanQuery) -> Result<Self> {
         let target = target.into();
         check_storable("after", query.after)?;
+        check_storable("before", query.before)?;
         check_storable("from_position", query.from_position)?;
         if query.limit == Some(0) {
             return Err(Error::invalid("limit", "must be at least 1"));
@@ -114,13 +188,26 @@ impl ScanRequest {
                 format!("applies to stream scans only, not to {target}"),
             ));
         }
+        if query.from_latest.is_some() {
+            return Err(Error::invalid(
+                "from_latest",
+                "is resolved by the store; adapters receive the sequence number it found",
+            ));
+        }
+        let names = NameFilter {
+            include: query.names.patterns("names", "name_prefixes")?,
+            exclude: query
+                .exclude
+                .patterns("exclude_names", "exclude_prefixes")?,
+        };
         Ok(Self {
             target,
             after: query.after,
+            before: query.before,
             from_position: query.from_position,
             direction: query.direction,
             limit: query.limit,
-            names: query.names.map(validate_names).transpose()?,
+            names,
         })
     }
 
@@ -129,9 +216,16 @@ impl ScanRequest {
         &self.target
     }
 
-    /// The exclusive sequence-number bound in the scan's direction.
+    /// The exclusive sequence-number bound the scan starts beyond, in its
+    /// direction.
     pub fn after(&self) -> Option<u64> {
         self.after
+    }
+
+    /// The exclusive sequence-number bound the scan stops short of, in its
+    /// direction.
+    pub fn before(&self) -> Option<u64> {
+        self.before
     }
 
     /// The inclusive position bound in the scan's direction (stream scans only).
@@ -149,9 +243,9 @@ impl ScanRequest {
         self.limit
     }
 
-    /// The event names to keep, if filtered.
-    pub fn names(&self) -> Option<&[Name]> {
-        self.names.as_deref()
+    /// The event names kept and left out.
+    pub fn names(&self) -> &NameFilter {
+        &self.names
     }
 
     /// Whether `event` passes the bounds and the name filter (the target is not
@@ -168,12 +262,21 @@ impl ScanRequest {
         self.after
             .is_none_or(|after| beyond(after, event.sequence_number))
             && self
+                .before
+                .is_none_or(|before| beyond(event.sequence_number, before))
+            && self
                 .from_position
                 .is_none_or(|from| from == event.position || beyond(from, event.position))
-            && self
-                .names
-                .as_ref()
-                .is_none_or(|names| names.contains(&event.name))
+            && self.names.matches(&event.name)
+    }
+
+    /// Whether no event beyond `sequence_number` in the scan's direction can
+    /// match: the scan has passed its `before` bound.
+    pub fn is_past_end(&self, sequence_number: u64) -> bool {
+        self.before.is_some_and(|before| match self.direction {
+            Direction::Forwards => sequence_number >= before,
+            Direction::Backwards => sequence_number <= before,
+        })
     }
 }
 
@@ -188,19 +291,6 @@ fn check_storable(field: &'static str, value: Option<u64>) -> Result<()> {
         )),
         _ => Ok(()),
     }
-}
-
-fn validate_names(names: Vec<String>) -> Result<Vec<Name>> {
-    if names.is_empty() {
-        return Err(Error::invalid(
-            "names",
-            "an event-name filter needs at least one name",
-        ));
-    }
-    names
-        .into_iter()
-        .map(|name| Name::new("names", name))
-        .collect()
 }
 
 #[cfg(test)]

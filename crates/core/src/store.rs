@@ -3,16 +3,18 @@
 
 use std::sync::Arc;
 
-use futures::TryStreamExt;
-use tracing::Instrument;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::adapter::{EventStream, StorageAdapter};
 use crate::condition::WriteCondition;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::{NewEvent, StoredEvent};
 use crate::identifier::{
-    CategoryIdentifier, EventSourceIdentifier, LogIdentifier, StreamIdentifier,
+    CategoryIdentifier, EventSourceIdentifier, LogIdentifier, Name, StreamIdentifier,
 };
+use crate::publish::Publish;
+use crate::query::Query;
+use crate::query_read::{self, QueryOptions, QueryRead};
 use crate::scan::{ScanQuery, ScanRequest};
 use crate::subscription::{self, SubscriptionOptions, SubscriptionStream};
 use crate::write::{SaveRequest, StreamWrite};
@@ -125,6 +127,22 @@ impl EventStore {
     ) -> Result<Option<StoredEvent>> {
         self.adapter.latest(&target.into()).await
     }
+
+    /// The upstream position `consumer` last recorded with a tracked publish
+    /// ([`Publish::tracking`]), or `None` if it recorded none.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an invalid name; [`Error::Unsupported`] on
+    /// an adapter without consistency boundaries; backend failures.
+    pub async fn tracked_position(&self, consumer: &str) -> Result<Option<u64>> {
+        let consumer = Name::new("consumer", consumer.to_owned())?;
+        if !self.adapter.capabilities().boundaries {
+            return Err(Error::Unsupported {
+                what: "tracked publishes (consistency boundaries)".into(),
+            });
+        }
+        self.adapter.tracked_position(&consumer).await
+    }
 }
 
 fn scan(
@@ -132,26 +150,40 @@ fn scan(
     target: EventSourceIdentifier,
     query: ScanQuery,
 ) -> EventStream {
-    match ScanRequest::new(target, query) {
-        Ok(request) => adapter.scan(request),
-        Err(error) => Box::pin(futures::stream::once(async { Err(error) })),
+    let Some(name) = query.latest_name().map(str::to_owned) else {
+        return match ScanRequest::new(target, query) {
+            Ok(request) => adapter.scan(request),
+            Err(error) => failed(error),
+        };
+    };
+    if query.is_backwards() {
+        return failed(Error::invalid(
+            "from_latest",
+            "applies to forwards scans only",
+        ));
     }
+    // Find the latest event of the name first, then scan from it: two reads,
+    // but the second starts at a sequence number that no later commit moves.
+    let latest = ScanQuery::new().backwards().limit(1).names([name]);
+    let marker = match ScanRequest::new(target.clone(), latest) {
+        Ok(request) => adapter.scan(request),
+        Err(error) => return failed(error),
+    };
+    let adapter = adapter.clone();
+    let rest = async move {
+        let mut marker = marker;
+        let first = marker.next().await.transpose()?;
+        let request = ScanRequest::new(
+            target,
+            query.starting_at(first.map(|event| event.sequence_number)),
+        )?;
+        Ok::<_, Error>(adapter.scan(request))
+    };
+    Box::pin(futures::stream::once(rest).try_flatten())
 }
 
-async fn save(adapter: &Arc<dyn StorageAdapter>, request: SaveRequest) -> Result<Vec<StoredEvent>> {
-    request.check_event_sizes(adapter.max_event_bytes())?;
-    let span = tracing::debug_span!(
-        "eventblocks.save",
-        category = %request.category(),
-        streams = request.writes().len(),
-        events = request.event_count()
-    );
-    let result = adapter.save(request).instrument(span).await;
-    match &result {
-        Ok(events) => tracing::trace!(events = events.len(), "saved"),
-        Err(error) => tracing::debug!(%error, "save failed"),
-    }
-    result
+fn failed(error: Error) -> EventStream {
+    Box::pin(futures::stream::once(async { Err(error) }))
 }
 
 /// One stream of a store.
@@ -175,13 +207,13 @@ impl StreamHandle {
     /// [`crate::Error::InvalidInput`] for bad input (an empty list included),
     /// [`crate::Error::UnmetCondition`] when `condition` fails,
     /// [`crate::Error::EventIdConflict`] for reused ids, and backend failures.
-    pub async fn publish(
+    pub fn publish(
         &self,
         events: impl IntoIterator<Item = NewEvent>,
         condition: impl Into<WriteCondition>,
-    ) -> Result<Vec<StoredEvent>> {
-        let request = SaveRequest::single(self.identifier.clone(), events, condition)?;
-        save(&self.adapter, request).await
+    ) -> Publish {
+        let request = SaveRequest::single(self.identifier.clone(), events, condition);
+        Publish::new(self.adapter.clone(), request)
     }
 
     /// Scans the stream in position order.
@@ -236,19 +268,34 @@ impl CategoryHandle {
     ///
     /// # Errors
     /// As [`StreamHandle::publish`]; a stream outside this category is invalid input.
-    pub async fn publish(&self, writes: Vec<StreamWrite>) -> Result<Vec<StoredEvent>> {
-        let request = SaveRequest::new(writes)?;
-        if request.category() != &self.identifier {
-            return Err(crate::Error::invalid(
-                "writes",
-                format!(
-                    "streams of category {} cannot be published through category {}",
-                    request.category(),
-                    self.identifier
-                ),
-            ));
-        }
-        save(&self.adapter, request).await
+    pub fn publish(&self, writes: Vec<StreamWrite>) -> Publish {
+        let request = SaveRequest::new(writes).and_then(|request| {
+            match request
+                .categories()
+                .into_iter()
+                .find(|category| *category != self.identifier)
+            {
+                Some(other) => Err(Error::invalid(
+                    "writes",
+                    format!(
+                        "streams of category {other} cannot be published through category {}",
+                        self.identifier
+                    ),
+                )),
+                None => Ok(request),
+            }
+        });
+        Publish::new(self.adapter.clone(), request)
+    }
+
+    /// Reads the category's events matching `query` and the head to publish a
+    /// decision made from them against (see [`LogHandle::query`]).
+    ///
+    /// # Errors
+    /// As [`LogHandle::query`].
+    pub async fn query(&self, query: Query, options: QueryOptions) -> Result<QueryRead> {
+        let target = self.identifier.clone().into();
+        query_read::read(&self.adapter, target, query, options).await
     }
 
     /// Scans the category in sequence order.
@@ -285,6 +332,80 @@ pub struct LogHandle {
 }
 
 impl LogHandle {
+    /// Publishes to streams of any categories in one atomic save, each with
+    /// its own condition: all or nothing. Returns the stored events in the
+    /// order of `writes`. Saves spanning categories need an adapter offering
+    /// consistency boundaries.
+    ///
+    /// With [`Publish::condition`], a decision made on a consistency boundary:
+    ///
+    /// ```no_run
+    /// # async fn example(store: eventblocks_core::EventStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use eventblocks_core::{NewEvent, Query, QueryItem, QueryOptions, StreamWrite, WriteCondition};
+    /// use futures::TryStreamExt;
+    /// use serde_json::json;
+    ///
+    /// let course = Query::new().or(QueryItem::new().tags(["course:c1"])?);
+    /// let read = store.log().query(course.clone(), QueryOptions::new()).await?;
+    /// let seats_taken = read.events.try_collect::<Vec<_>>().await?.len();
+    /// if seats_taken < 30 {
+    ///     let joined = NewEvent::new("student-subscribed", &json!({"course": "c1"}))?
+    ///         .tags(["course:c1", "student:s7"])?;
+    ///     let student = store.stream("students", "s7")?;
+    ///     let write = StreamWrite::new(student.identifier().clone(), [joined], WriteCondition::NoCondition);
+    ///     store
+    ///         .log()
+    ///         .publish(vec![write])
+    ///         // Error::BoundaryMoved if another subscription got in first.
+    ///         .condition(WriteCondition::NoneMatchAfter(course, read.head))
+    ///         .await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`StreamHandle::publish`]; [`Error::Unsupported`] for streams of
+    /// several categories on an adapter without consistency boundaries.
+    pub fn publish(&self, writes: Vec<StreamWrite>) -> Publish {
+        Publish::new(self.adapter.clone(), SaveRequest::new(writes))
+    }
+
+    /// Reads the events matching `query`, in log order, lazily, and the head
+    /// to publish a decision made from them against: everything the read
+    /// sees lies below the head, everything that becomes visible later at or
+    /// above it. Publish with [`WriteCondition::NoneMatchAfter`] and the head
+    /// to fail if the boundary moved in between.
+    ///
+    /// ```no_run
+    /// # async fn example(store: eventblocks_core::EventStore) -> eventblocks_core::Result<()> {
+    /// use eventblocks_core::{NewEvent, Query, QueryItem, QueryOptions, WriteCondition};
+    /// use futures::TryStreamExt;
+    ///
+    /// let course = Query::new().or(QueryItem::new().tags(["course:c1"])?);
+    /// let read = store.log().query(course.clone(), QueryOptions::new()).await?;
+    /// let enrolled: Vec<_> = read.events.try_collect().await?;
+    /// if enrolled.len() < 30 {
+    ///     let enrolment = NewEvent::new("student-enrolled", &serde_json::json!({}))?
+    ///         .tags(["course:c1", "student:s7"])?;
+    ///     store
+    ///         .stream("enrolments", "s7-c1")?
+    ///         .publish([enrolment], WriteCondition::NoneMatchAfter(course, read.head))
+    ///         .await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a query beyond the adapter's limits or a
+    /// head of another store; [`Error::Unsupported`] on an adapter without
+    /// consistency boundaries; backend failures.
+    pub async fn query(&self, query: Query, options: QueryOptions) -> Result<QueryRead> {
+        let target = LogIdentifier.into();
+        query_read::read(&self.adapter, target, query, options).await
+    }
+
     /// Scans the log in sequence order.
     ///
     /// A log scan may trail the newest commits by the time that writes still in

@@ -18,6 +18,7 @@ use futures::{future, StreamExt, TryStreamExt};
 use crate::adapter::StorageAdapter;
 use crate::error::{Error, Result};
 use crate::event::StoredEvent;
+use crate::head::Head;
 use crate::identifier::EventSourceIdentifier;
 use crate::scan::{ScanQuery, ScanRequest};
 
@@ -58,7 +59,9 @@ pub enum SubscriptionMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionOptions {
     after: Option<u64>,
-    names: Option<Vec<String>>,
+    after_head: Option<Head>,
+    /// The name filters, the only options of this query that are set.
+    names: ScanQuery,
     poll_interval: Duration,
     page_size: u64,
 }
@@ -67,7 +70,8 @@ impl Default for SubscriptionOptions {
     fn default() -> Self {
         Self {
             after: None,
-            names: None,
+            after_head: None,
+            names: ScanQuery::new(),
             poll_interval: Duration::from_secs(1),
             page_size: 1000,
         }
@@ -85,6 +89,7 @@ impl SubscriptionOptions {
     #[must_use]
     pub fn after(mut self, checkpoint: u64) -> Self {
         self.after = Some(checkpoint);
+        self.after_head = None;
         self
     }
 
@@ -92,13 +97,50 @@ impl SubscriptionOptions {
     #[must_use]
     pub fn after_checkpoint(mut self, checkpoint: Option<u64>) -> Self {
         self.after = checkpoint;
+        self.after_head = None;
         self
     }
 
-    /// Only events with one of these names.
+    /// Start with the events that became visible after `head` (from a query
+    /// read of the same store): follow on from what a decision or a
+    /// projection read.
+    #[must_use]
+    pub fn after_head(mut self, head: Head) -> Self {
+        self.after_head = Some(head);
+        self.after = None;
+        self
+    }
+
+    /// Only events with one of these names, as in [`ScanQuery::names`].
     #[must_use]
     pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.names = Some(names.into_iter().map(Into::into).collect());
+        self.names = self.names.names(names);
+        self
+    }
+
+    /// Only events whose names start with one of these prefixes, as in
+    /// [`ScanQuery::name_prefixes`].
+    #[must_use]
+    pub fn name_prefixes<S: Into<String>>(mut self, prefixes: impl IntoIterator<Item = S>) -> Self {
+        self.names = self.names.name_prefixes(prefixes);
+        self
+    }
+
+    /// Leaves out events with these names, as in [`ScanQuery::exclude_names`].
+    #[must_use]
+    pub fn exclude_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.names = self.names.exclude_names(names);
+        self
+    }
+
+    /// Leaves out events whose names start with one of these prefixes, as in
+    /// [`ScanQuery::exclude_prefixes`].
+    #[must_use]
+    pub fn exclude_prefixes<S: Into<String>>(
+        mut self,
+        prefixes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.names = self.names.exclude_prefixes(prefixes);
         self
     }
 
@@ -127,14 +169,11 @@ impl SubscriptionOptions {
     }
 
     fn scan_query(&self, after: Option<u64>) -> ScanQuery {
-        let mut query = ScanQuery::new().limit(self.page_size);
-        if let Some(after) = after {
-            query = query.after(after);
+        let query = self.names.clone().limit(self.page_size);
+        match after {
+            Some(after) => query.after(after),
+            None => query,
         }
-        if let Some(names) = &self.names {
-            query = query.names(names.clone());
-        }
-        query
     }
 }
 
@@ -145,15 +184,23 @@ pub(crate) fn subscribe(
     options: SubscriptionOptions,
 ) -> Result<SubscriptionStream> {
     options.validate()?;
+    let start = match &options.after_head {
+        // Every event visible at the head lies below its frontier and every
+        // later one at or above it, so resuming after `frontier - 1` is exact.
+        Some(head) => head
+            .frontier_in(adapter.store_id(), "after_head")?
+            .checked_sub(1),
+        None => options.after,
+    };
     // Validate the target and names once, up front.
-    ScanRequest::new(target.clone(), options.scan_query(options.after))?;
+    ScanRequest::new(target.clone(), options.scan_query(start))?;
     // Ask for wake-ups before the first scan, so nothing committed during it is
     // missed.
     let wake_ups = adapter.wake_ups();
     let follower = Follower {
         adapter,
         target,
-        checkpoint: options.after,
+        checkpoint: start,
         options,
         buffered: VecDeque::new(),
         wake_ups,

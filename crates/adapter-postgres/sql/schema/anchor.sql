@@ -26,7 +26,8 @@ BEGIN
                                 (SELECT last_value FROM {sequence})) + 1 - (current_xid << 16))
       INTO needed_base
       FROM {events} e;
-    IF stored_base IS NOT NULL AND stored_base >= needed_base THEN
+    IF stored_base IS NOT NULL AND stored_base >= needed_base
+       AND to_regprocedure('{sequence_base}()') IS NOT NULL THEN
         RETURN;
     END IF;
     -- The base only ever grows: lowering it could number a later transaction
@@ -49,6 +50,15 @@ BEGIN
             RETURN %s + (pg_current_xact_id()::text::bigint << 16) + used;
         END
         $body$
+    $function$, needed_base);
+    -- The base, for query reads computing their frontier: a constant function
+    -- rather than a read of `{allocation}`, so a runtime role needs no grant on
+    -- it.
+    EXECUTE format($function$
+        CREATE OR REPLACE FUNCTION {sequence_base}()
+        RETURNS bigint
+        LANGUAGE sql STABLE PARALLEL SAFE
+        AS $body$ SELECT %s::bigint $body$
     $function$, needed_base);
 END
 $anchor$;

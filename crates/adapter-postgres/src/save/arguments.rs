@@ -1,14 +1,24 @@
-//! The arguments of the save function (`{table}_save` in the migrations): one
-//! array per column, so a publish of any size binds thirteen parameters.
+//! The arguments of the save function (`{table}_save_tagged` in the
+//! migrations): one array per column, so a publish of any size binds the same
+//! eighteen parameters.
 
 use chrono::{DateTime, Utc};
-use eventblocks_core::{SaveRequest, SerialisationGuarantee, StreamState, WriteCondition};
+use eventblocks_core::{QueryCheck, SaveRequest, StreamState, WriteCondition};
+use serde_json::{json, Value};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-/// The stream states a save was decided against, one per write.
+/// What a save was decided against: each write's stream state, and whether
+/// each query check found a match.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Expected {
+pub(crate) struct Expected {
+    pub(crate) states: Vec<ExpectedState>,
+    pub(crate) found: Vec<bool>,
+}
+
+/// The stream state a write was decided against.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ExpectedState {
     /// The write goes ahead whatever the stream holds (`NoCondition`).
     AnyState,
     /// The stream's last position must be this.
@@ -17,35 +27,67 @@ pub(crate) enum Expected {
 
 impl Expected {
     /// A first guess from the conditions alone: a write whose condition names
-    /// a state is most likely made when the stream is in it. Every state
-    /// guessed meets its write's condition; `None` when some condition names no
-    /// state that meets it (it cannot hold, and core must say why).
-    pub(crate) fn guess(request: &SaveRequest) -> Option<Vec<Self>> {
-        request
+    /// a state is most likely made when the stream is in it, and a query
+    /// condition most likely finds nothing. Every state guessed meets its
+    /// write's stream condition; `None` when some condition names no state
+    /// that meets it (it cannot hold, and core must say why).
+    pub(crate) fn guess(request: &SaveRequest) -> Option<Self> {
+        let states = request
             .writes()
             .iter()
             .map(|write| match &write.condition {
-                WriteCondition::NoCondition => Some(Self::AnyState),
+                WriteCondition::NoCondition => Some(ExpectedState::AnyState),
                 condition => condition
                     .likely_state()
-                    .map(|state| Self::Last(state.last_position)),
+                    .map(|state| ExpectedState::Last(state.last_position)),
             })
-            .collect()
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            states,
+            found: vec![false; request.checks().len()],
+        })
     }
 
-    /// Exactly the states found.
-    pub(crate) fn found(states: &[StreamState]) -> Vec<Self> {
-        states
-            .iter()
-            .map(|state| Self::Last(state.last_position))
-            .collect()
+    /// Exactly what was found.
+    pub(crate) fn found(states: &[StreamState], matches: &[Option<u64>]) -> Self {
+        Self {
+            states: states
+                .iter()
+                .map(|state| ExpectedState::Last(state.last_position))
+                .collect(),
+            found: matches.iter().map(Option::is_some).collect(),
+        }
     }
+}
+
+/// The query checks as the save function reads them (see `find_matches` in
+/// the migrations), frontiers in sequence numbers.
+pub(crate) fn checks_json(checks: &[QueryCheck]) -> Value {
+    let checks: Vec<Value> = checks
+        .iter()
+        .map(|check| {
+            let items: Vec<Value> = check
+                .query
+                .items()
+                .iter()
+                .map(|item| {
+                    let names: Vec<&str> =
+                        item.name_set().iter().map(|name| name.as_str()).collect();
+                    let tags: Vec<&str> = item.tag_set().iter().map(|tag| tag.as_str()).collect();
+                    json!({ "names": names, "tags": tags })
+                })
+                .collect();
+            let frontier = check.after.map(|head| head.frontier());
+            json!({ "frontier": frontier, "items": items })
+        })
+        .collect();
+    Value::Array(checks)
 }
 
 /// The save function's arguments for one request.
 pub(crate) struct Arguments<'a> {
     lock_keys: Vec<String>,
-    category: &'a str,
+    categories: Vec<&'a str>,
     streams: Vec<&'a str>,
     expected_last: Vec<Option<i64>>,
     any_state: Vec<bool>,
@@ -57,21 +99,28 @@ pub(crate) struct Arguments<'a> {
     metadata: Vec<&'a str>,
     occurred_at: Vec<DateTime<Utc>>,
     observed_at: Vec<DateTime<Utc>>,
+    tags: Vec<String>,
+    checks: Value,
+    expected_found: Vec<bool>,
+    tracking_consumer: Option<&'a str>,
+    tracking_position: Option<i64>,
 }
 
 impl<'a> Arguments<'a> {
     pub(crate) fn new(
         request: &'a SaveRequest,
         lock_keys: Vec<String>,
-        expected: &[Expected],
+        expected: &Expected,
     ) -> Self {
         let count = request.event_count();
+        let writes = request.writes().len();
+        let tracking = request.tracking();
         let mut arguments = Self {
             lock_keys,
-            category: request.category().category.as_str(),
-            streams: Vec::with_capacity(request.writes().len()),
-            expected_last: Vec::with_capacity(expected.len()),
-            any_state: Vec::with_capacity(expected.len()),
+            categories: Vec::with_capacity(writes),
+            streams: Vec::with_capacity(writes),
+            expected_last: Vec::with_capacity(writes),
+            any_state: Vec::with_capacity(writes),
             event_streams: Vec::with_capacity(count),
             event_offsets: Vec::with_capacity(count),
             ids: Vec::with_capacity(count),
@@ -80,13 +129,20 @@ impl<'a> Arguments<'a> {
             metadata: Vec::with_capacity(count),
             occurred_at: Vec::with_capacity(count),
             observed_at: Vec::with_capacity(count),
+            tags: Vec::with_capacity(count),
+            checks: checks_json(request.checks()),
+            expected_found: expected.found.clone(),
+            tracking_consumer: tracking.map(|tracking| tracking.consumer.as_str()),
+            // Positions beyond i64 are refused as the request is built.
+            tracking_position: tracking.and_then(|tracking| i64::try_from(tracking.position).ok()),
         };
-        for ((index, write), expected) in (1i32..).zip(request.writes()).zip(expected) {
+        for ((index, write), expected) in (1i32..).zip(request.writes()).zip(&expected.states) {
+            arguments.categories.push(write.stream.category.as_str());
             arguments.streams.push(write.stream.stream.as_str());
             let (last, any) = match expected {
-                Expected::AnyState => (None, true),
+                ExpectedState::AnyState => (None, true),
                 // Positions were validated to fit in an i64 by the request.
-                Expected::Last(last) => (last.and_then(|p| i64::try_from(p).ok()), false),
+                ExpectedState::Last(last) => (last.and_then(|p| i64::try_from(p).ok()), false),
             };
             arguments.expected_last.push(last);
             arguments.any_state.push(any);
@@ -99,16 +155,33 @@ impl<'a> Arguments<'a> {
                 arguments.metadata.push(event.metadata().as_str());
                 arguments.occurred_at.push(event.occurred_at());
                 arguments.observed_at.push(event.observed_at());
+                let tags: Vec<&str> = event.tag_set().iter().map(|tag| tag.as_str()).collect();
+                arguments.tags.push(json!(tags).to_string());
             }
         }
         arguments
     }
 
-    /// In `sql/save.sql`'s order.
-    pub(crate) fn parameters(&self) -> [&(dyn ToSql + Sync); 13] {
+    /// The stream names and categories, for the locking read.
+    pub(crate) fn streams(&self) -> (&[&'a str], &[&'a str]) {
+        (&self.categories, &self.streams)
+    }
+
+    /// The lock keys, for the locking read.
+    pub(crate) fn lock_keys(&self) -> &[String] {
+        &self.lock_keys
+    }
+
+    /// The query checks, for the locking read.
+    pub(crate) fn checks(&self) -> &Value {
+        &self.checks
+    }
+
+    /// In `sql/events/save.sql`'s order.
+    pub(crate) fn parameters(&self) -> [&(dyn ToSql + Sync); 18] {
         [
             &self.lock_keys,
-            &self.category,
+            &self.categories,
             &self.streams,
             &self.expected_last,
             &self.any_state,
@@ -120,53 +193,26 @@ impl<'a> Arguments<'a> {
             &self.metadata,
             &self.occurred_at,
             &self.observed_at,
+            &self.tags,
+            &self.checks,
+            &self.expected_found,
+            &self.tracking_consumer,
+            &self.tracking_position,
         ]
     }
-}
 
-/// The most stream locks one save takes. Every advisory lock uses a slot of the
-/// server's shared lock table (`max_locks_per_transaction` slots per
-/// connection, shared by the whole cluster), so a save of thousands of streams
-/// must not take one per stream.
-pub(crate) const MAX_STREAM_LOCKS: usize = 32;
-
-/// The advisory lock keys for `request` under `guarantee`, in the order they
-/// must be taken; keys to take in shared mode are written `shared <key>` (see
-/// the `take_locks` function of the migrations). PostgreSQL hashes them to 64
-/// bits (`hashtextextended`), so every client agrees on them; the lengths make
-/// the keys unambiguous.
-///
-/// Under the `Stream` guarantee a save of up to [`MAX_STREAM_LOCKS`] streams
-/// holds its category's lock shared and each stream's exclusively, in stream
-/// order; a wider save holds the category's lock exclusively instead, so it
-/// waits for the narrow saves in flight, holds back new ones, and cannot be
-/// starved or deadlocked by them. The category lock comes first everywhere,
-/// so no two saves wait for each other in a cycle. Should a writer that locks
-/// differently (another process with another guarantee) append to a stream at
-/// the same time, the unique `(category, stream, position)` constraint still
-/// lets only one of them commit, and the other decides again.
-pub(crate) fn lock_keys(
-    namespace: &str,
-    guarantee: SerialisationGuarantee,
-    request: &SaveRequest,
-) -> Vec<String> {
-    let category = request.category().category.as_str();
-    let category_key = format!("{namespace}:category:{}:{category}", category.len());
-    match guarantee {
-        SerialisationGuarantee::Log => vec![format!("{namespace}:log")],
-        SerialisationGuarantee::Category => vec![category_key],
-        SerialisationGuarantee::Stream if request.writes().len() > MAX_STREAM_LOCKS => {
-            vec![category_key]
+    /// The same arguments, expecting `expected` instead.
+    pub(crate) fn expecting(mut self, expected: &Expected) -> Self {
+        self.expected_found = expected.found.clone();
+        for (index, state) in expected.states.iter().enumerate() {
+            let (last, any) = match state {
+                ExpectedState::AnyState => (None, true),
+                ExpectedState::Last(last) => (last.and_then(|p| i64::try_from(p).ok()), false),
+            };
+            self.expected_last[index] = last;
+            self.any_state[index] = any;
         }
-        SerialisationGuarantee::Stream => {
-            let streams = request.lock_order().into_iter().map(|index| {
-                let stream = request.writes()[index].stream.stream.as_str();
-                format!("{namespace}:stream:{}:{category}{stream}", category.len())
-            });
-            std::iter::once(format!("shared {category_key}"))
-                .chain(streams)
-                .collect()
-        }
+        self
     }
 }
 
@@ -182,11 +228,12 @@ mod tests {
 
     #[test]
     fn guesses_a_state_that_meets_the_condition() {
-        let guess = |condition| Expected::guess(&request(condition));
-        let last = |position| Some(vec![Expected::Last(position)]);
+        let guess =
+            |condition| Expected::guess(&request(condition)).map(|expected| expected.states);
+        let last = |position| Some(vec![ExpectedState::Last(position)]);
         assert_eq!(
             guess(WriteCondition::NoCondition),
-            Some(vec![Expected::AnyState])
+            Some(vec![ExpectedState::AnyState])
         );
         assert_eq!(guess(WriteCondition::StreamIsEmpty), last(None));
         assert_eq!(guess(WriteCondition::PositionIs(Some(4))), last(Some(4)));

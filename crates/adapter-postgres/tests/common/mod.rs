@@ -144,8 +144,27 @@ impl StorageAdapter for TestAdapter {
         self.adapter.wake_ups()
     }
 
-    fn max_event_bytes(&self) -> usize {
-        self.adapter.max_event_bytes()
+    fn limits(&self) -> eventblocks_core::Limits {
+        self.adapter.limits()
+    }
+
+    fn capabilities(&self) -> eventblocks_core::Capabilities {
+        self.adapter.capabilities()
+    }
+
+    fn store_id(&self) -> u64 {
+        self.adapter.store_id()
+    }
+
+    async fn read_query(
+        &self,
+        request: eventblocks_core::QueryRequest,
+    ) -> Result<eventblocks_core::QueryRead> {
+        self.adapter.read_query(request).await
+    }
+
+    async fn tracked_position(&self, consumer: &eventblocks_core::Name) -> Result<Option<u64>> {
+        self.adapter.tracked_position(consumer).await
     }
 }
 

@@ -212,9 +212,11 @@ async fn rejected_inputs(store: &EventStore) -> usize {
         "condition",
     );
     check(
-        publish(vec![event_of_size(store.adapter().max_event_bytes() + 1)])
-            .await
-            .map(drop),
+        publish(vec![event_of_size(
+            store.adapter().limits().max_event_bytes + 1,
+        )])
+        .await
+        .map(drop),
         "events[0]",
     );
     let zero_limit: eventblocks_core::Result<Vec<_>> = store
@@ -246,7 +248,7 @@ fn event_of_size(size: usize) -> NewEvent {
 
 /// The largest event the adapter accepts is stored whole.
 async fn an_event_at_the_size_limit_is_stored(store: &EventStore) {
-    let limit = store.adapter().max_event_bytes();
+    let limit = store.adapter().limits().max_event_bytes;
     let handle = stream(store, "sizes", "at-limit");
     let published = handle
         .publish([event_of_size(limit)], WriteCondition::NoCondition)

@@ -18,6 +18,7 @@
 mod bad_input;
 mod concurrency;
 mod conditions;
+mod decisions;
 mod idempotency;
 mod input_table;
 mod model;
@@ -37,6 +38,7 @@ use futures::FutureExt;
 pub use bad_input::*;
 pub use concurrency::*;
 pub use conditions::*;
+pub use decisions::*;
 pub use idempotency::*;
 pub use input_table::*;
 pub use model::*;
@@ -73,6 +75,10 @@ macro_rules! __with_event_store_cases {
             a_limit_caps_a_scan,
             a_name_filter_keeps_only_those_names,
             query_options_combine,
+            before_bounds_a_window,
+            name_prefixes_and_exclusions_filter_names,
+            a_sparse_name_filter_pages_through_many_events,
+            a_scan_starts_from_the_latest_event_of_a_name,
             reads_see_the_writer_own_writes,
             scans_page_through_many_events,
             one_of_many_conditional_writers_wins,
@@ -84,6 +90,8 @@ macro_rules! __with_event_store_cases {
             wide_and_narrow_saves_race_without_breaking_conditions,
             wide_saves_in_opposite_orders_do_not_deadlock,
             a_wide_save_is_not_starved_by_a_busy_stream,
+            stream_decisions_keep_an_invariant_under_concurrency,
+            boundary_decisions_keep_an_invariant_across_streams,
             a_retry_returns_the_stored_events,
             a_retry_of_a_category_publish_returns_the_stored_events,
             reusing_an_id_with_other_content_is_rejected,

@@ -1,6 +1,7 @@
 //! Scans and `latest` for the log, categories and streams.
 
 use eventblocks_core::{EventStore, ScanQuery, StoredEvent};
+use futures::TryStreamExt;
 
 use super::support::{collect, log, names, publish, sequence_numbers, stream};
 use crate::builders::event;
@@ -270,4 +271,211 @@ pub async fn scans_page_through_many_events(store: EventStore) {
     assert!(backwards
         .windows(2)
         .all(|w| w[0].position == w[1].position + 1));
+}
+
+/// `after` and `before` bound a window of sequence numbers, both exclusive, in
+/// the scan's direction, for every target, with or without a limit.
+pub async fn before_bounds_a_window(store: EventStore) {
+    let stored = populate(&store).await;
+    let seq = |index: usize| stored[index].sequence_number;
+    let window = ScanQuery::new().after(seq(0)).before(seq(4));
+    assert_eq!(
+        collect(store.log().scan(window.clone())).await,
+        stored[1..4],
+        "forwards window"
+    );
+    let backwards = ScanQuery::new().backwards().after(seq(5)).before(seq(1));
+    let expected: Vec<StoredEvent> = stored[2..5].iter().rev().cloned().collect();
+    assert_eq!(collect(store.log().scan(backwards)).await, expected);
+    let limited = window.clone().limit(2);
+    assert_eq!(collect(store.log().scan(limited)).await, stored[1..3]);
+    let up_to = ScanQuery::new().before(seq(2));
+    assert_eq!(collect(store.log().scan(up_to)).await, stored[..2]);
+    let category = store.category("a").expect("category");
+    let a_window: Vec<StoredEvent> = only(&stored[1..4], "a", None);
+    assert_eq!(collect(category.scan(window.clone())).await, a_window);
+    let handle = stream(&store, "a", "1");
+    let in_stream = collect(handle.scan(ScanQuery::new().before(seq(2)))).await;
+    assert_eq!(in_stream, stored[..2]);
+    let empty = ScanQuery::new().after(seq(3)).before(seq(3));
+    assert!(collect(store.log().scan(empty)).await.is_empty());
+    let beyond = ScanQuery::new().before(seq(5) + 1_000_000);
+    assert_eq!(collect(store.log().scan(beyond)).await, stored);
+}
+
+/// Publishes one event per name in `names`, in order, to one stream.
+async fn publish_names(store: &EventStore, names: &[&str]) -> Vec<StoredEvent> {
+    let handle = stream(store, "named", "s");
+    let events = names.iter().map(|name| event(name).build());
+    handle
+        .publish(events, eventblocks_core::WriteCondition::NoCondition)
+        .await
+        .expect("publish")
+}
+
+fn scanned_names(events: &[StoredEvent]) -> Vec<&str> {
+    events.iter().map(|event| event.name.as_str()).collect()
+}
+
+async fn log_names(store: &EventStore, query: ScanQuery) -> Vec<String> {
+    let events = collect(store.log().scan(query)).await;
+    events
+        .into_iter()
+        .map(|event| event.name.to_string())
+        .collect()
+}
+
+/// Name prefixes keep every name starting with them, taken literally (no
+/// character is a wildcard), exclusions leave names out even when kept, and
+/// an exact name ending in `*` is only that name.
+pub async fn name_prefixes_and_exclusions_filter_names(store: EventStore) {
+    let all = [
+        "order-placed",
+        "order-cancelled",
+        "order_paid",
+        "orderXpaid",
+        "shipped",
+        "100%",
+        "1000",
+        "a\\b",
+        "a\\\\b",
+        "star*",
+        "starry",
+    ];
+    publish_names(&store, &all).await;
+    let names_of = |query: ScanQuery| log_names(&store, query);
+    assert_eq!(
+        names_of(ScanQuery::new().name_prefixes(["order-"])).await,
+        ["order-placed", "order-cancelled"]
+    );
+    assert_eq!(
+        names_of(ScanQuery::new().name_prefixes(["order_"])).await,
+        ["order_paid"]
+    );
+    assert_eq!(
+        names_of(ScanQuery::new().name_prefixes(["100%"])).await,
+        ["100%"]
+    );
+    assert_eq!(
+        names_of(ScanQuery::new().name_prefixes(["a\\"])).await,
+        ["a\\b", "a\\\\b"]
+    );
+    assert_eq!(
+        names_of(ScanQuery::new().name_prefixes(["a\\\\"])).await,
+        ["a\\\\b"]
+    );
+    assert_eq!(names_of(ScanQuery::new().names(["star*"])).await, ["star*"]);
+    assert_eq!(
+        names_of(ScanQuery::new().name_prefixes([""])).await.len(),
+        all.len()
+    );
+    assert_eq!(
+        names_of(
+            ScanQuery::new()
+                .names(["shipped"])
+                .name_prefixes(["order-"])
+        )
+        .await,
+        ["order-placed", "order-cancelled", "shipped"]
+    );
+    assert_eq!(
+        names_of(
+            ScanQuery::new()
+                .name_prefixes(["order"])
+                .exclude_names(["order-cancelled"])
+                .exclude_prefixes(["order_"])
+        )
+        .await,
+        ["order-placed", "orderXpaid"]
+    );
+    let without_orders = names_of(
+        ScanQuery::new()
+            .exclude_prefixes(["order"])
+            .backwards()
+            .limit(3),
+    )
+    .await;
+    assert_eq!(without_orders, ["starry", "star*", "a\\\\b"]);
+    let handle = stream(&store, "named", "s");
+    let in_stream =
+        collect(handle.scan(ScanQuery::new().name_prefixes(["star"]).from_position(9))).await;
+    assert_eq!(scanned_names(&in_stream), ["star*", "starry"]);
+}
+
+/// A name filter with a limit over many more events than a page returns
+/// the first matching events, in order, however sparse they are.
+pub async fn a_sparse_name_filter_pages_through_many_events(store: EventStore) {
+    let handle = stream(&store, "sparse", "s");
+    let mut kept = Vec::new();
+    for _ in 0..6 {
+        let events = (0..1000)
+            .map(|index| event(if index % 97 == 0 { "kept-one" } else { "other" }).build());
+        let stored = handle
+            .publish(events, eventblocks_core::WriteCondition::NoCondition)
+            .await
+            .expect("publish");
+        kept.extend(stored.into_iter().filter(|e| e.name.as_str() == "kept-one"));
+    }
+    for query in [
+        ScanQuery::new().names(["kept-one"]).limit(50),
+        ScanQuery::new().name_prefixes(["kept"]).limit(50),
+        ScanQuery::new().exclude_names(["other"]).limit(50),
+    ] {
+        assert_eq!(collect(store.log().scan(query.clone())).await, kept[..50]);
+        assert_eq!(collect(handle.scan(query)).await, kept[..50]);
+    }
+    let backwards = ScanQuery::new().names(["kept-one"]).backwards();
+    let expected: Vec<StoredEvent> = kept.iter().rev().cloned().collect();
+    assert_eq!(collect(store.log().scan(backwards)).await, expected);
+}
+
+/// A scan from the latest event of a name starts at that event (the last
+/// snapshot, say), or at the beginning when there is none; the other
+/// options still apply, and only forwards scans may use it.
+pub async fn a_scan_starts_from_the_latest_event_of_a_name(store: EventStore) {
+    let stored = publish_names(
+        &store,
+        &[
+            "opened",
+            "deposited",
+            "snapshot",
+            "deposited",
+            "snapshot",
+            "withdrawn",
+            "deposited",
+        ],
+    )
+    .await;
+    let handle = stream(&store, "named", "s");
+    let from_snapshot = collect(handle.scan(ScanQuery::new().from_latest("snapshot"))).await;
+    assert_eq!(from_snapshot, stored[4..]);
+    let in_log = collect(store.log().scan(ScanQuery::new().from_latest("snapshot"))).await;
+    assert_eq!(in_log, stored[4..]);
+    let filtered = ScanQuery::new()
+        .from_latest("snapshot")
+        .names(["deposited"]);
+    assert_eq!(collect(handle.scan(filtered)).await, stored[6..]);
+    let never = collect(handle.scan(ScanQuery::new().from_latest("closed"))).await;
+    assert_eq!(never, stored, "no such event: the whole stream");
+    let later = ScanQuery::new()
+        .from_latest("snapshot")
+        .after(stored[5].sequence_number);
+    assert_eq!(collect(handle.scan(later)).await, stored[6..]);
+    let other = stream(&store, "named", "other");
+    publish(&other, "snapshot", 1).await;
+    assert_eq!(
+        collect(handle.scan(ScanQuery::new().from_latest("snapshot"))).await,
+        stored[4..],
+        "another stream's snapshot does not count"
+    );
+    let backwards = ScanQuery::new().from_latest("snapshot").backwards();
+    let error = handle
+        .scan(backwards)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect_err("backwards from the latest is refused");
+    assert!(
+        matches!(error, eventblocks_core::Error::InvalidInput { .. }),
+        "{error}"
+    );
 }

@@ -1,0 +1,366 @@
+//! Deciding: read what a command depends on, fold it into a state, let
+//! application code decide the events, publish them on the condition that
+//! what was read still stands, and read and decide again when it does not.
+//!
+//! One helper serves both kinds of decision:
+//! - a stream decision ([`StreamHandle::decide`]): the state is the stream's
+//!   events; the publish is conditioned on the stream's last position;
+//! - a boundary decision ([`LogHandle::decide`]): the state is the events a
+//!   query matches, across streams; the publish is conditioned on no matching
+//!   event appearing after the read's head
+//!   ([`WriteCondition::NoneMatchAfter`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+
+use crate::condition::WriteCondition;
+use crate::error::{Error, Result, WriteOutcome};
+use crate::event::{NewEvent, StoredEvent};
+use crate::query::Query;
+use crate::query_read::QueryOptions;
+use crate::scan::ScanQuery;
+use crate::store::{LogHandle, StreamHandle};
+use crate::write::StreamWrite;
+
+/// How hard a decision tries before giving up.
+///
+/// Between attempts it waits a random time up to a bound that doubles from
+/// [`DecideOptions::backoff`] to [`DecideOptions::max_backoff`] (full jitter),
+/// so racing deciders spread out instead of colliding again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecideOptions {
+    /// Attempts in all, at least 1 (default 10).
+    pub attempts: u32,
+    /// The bound of the first pause (default 2 ms).
+    pub backoff: Duration,
+    /// The largest bound a pause may reach (default 250 ms).
+    pub max_backoff: Duration,
+}
+
+impl Default for DecideOptions {
+    fn default() -> Self {
+        Self {
+            attempts: 10,
+            backoff: Duration::from_millis(2),
+            max_backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+impl DecideOptions {
+    /// The same options with `attempts` attempts in all (at least 1).
+    #[must_use]
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The same options with pauses starting at `backoff` and growing to
+    /// `max_backoff`.
+    #[must_use]
+    pub fn backoff(mut self, backoff: Duration, max_backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self.max_backoff = max_backoff.max(backoff);
+        self
+    }
+
+    /// The pause before attempt `attempt` (counting from 1 for the first
+    /// retry): a random time below the attempt's bound.
+    fn pause(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(20));
+        let bound = doubled.min(self.max_backoff);
+        let random = uuid::Uuid::new_v4().as_u64_pair().0;
+        let fraction =
+            f64::from(u32::try_from(random >> 32).unwrap_or(u32::MAX)) / f64::from(u32::MAX);
+        bound.mul_f64(fraction)
+    }
+}
+
+/// Why a decision produced no events.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecideError<E> {
+    /// The application's decide function refused the command, with its own
+    /// error, untouched.
+    Rejected(E),
+    /// The store failed: an error that retrying did not cure, or an unmet
+    /// condition still unmet after the last attempt.
+    Store(Error),
+}
+
+impl<E> From<Error> for DecideError<E> {
+    fn from(error: Error) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for DecideError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected(error) => write!(f, "the command was rejected: {error}"),
+            Self::Store(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for DecideError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Rejected(error) => Some(error),
+            Self::Store(error) => Some(error),
+        }
+    }
+}
+
+/// What one attempt's publish came to.
+enum Attempt {
+    Published(Vec<StoredEvent>),
+    /// Read and decide again (what was read changed, or nothing was written).
+    DecideAgain(Error),
+    /// Publish the same events again: the outcome is unknown, and only the
+    /// same ids make the retry safe.
+    Republish(Error),
+}
+
+fn classify(result: Result<Vec<StoredEvent>>) -> Result<Attempt> {
+    match result {
+        Ok(events) => Ok(Attempt::Published(events)),
+        Err(error) if error.should_decide_again() => Ok(Attempt::DecideAgain(error)),
+        Err(error) if error.is_retryable() && error.write_outcome() == WriteOutcome::Unknown => {
+            Ok(Attempt::Republish(error))
+        }
+        Err(error) if error.is_retryable() => Ok(Attempt::DecideAgain(error)),
+        Err(error) => Err(error),
+    }
+}
+
+/// What a decision reads, and where its publish goes.
+enum Source<'a> {
+    /// A stream: its events; the publish is conditioned on its last position.
+    Stream(&'a StreamHandle),
+    /// A boundary: the events a query matches; the publish is conditioned on
+    /// the read's head.
+    Boundary(&'a LogHandle, &'a Query),
+}
+
+/// A decision ready to publish: the writes, and the condition that what they
+/// were decided from still stands.
+#[derive(Clone)]
+struct Decided {
+    writes: Vec<StreamWrite>,
+    condition: WriteCondition,
+}
+
+impl Source<'_> {
+    /// Reads and folds, and asks `decide`; `None` when it decided nothing.
+    async fn read_and_decide<S, E, F, D>(
+        &self,
+        mut state: S,
+        fold: &mut F,
+        decide: &mut D,
+    ) -> Result<Option<Decided>, DecideError<E>>
+    where
+        F: FnMut(&mut S, &StoredEvent) -> Result<()>,
+        D: FnMut(&S) -> Result<Vec<StreamWrite>, E>,
+    {
+        let condition = match self {
+            Self::Stream(stream) => {
+                let mut events = stream.scan(ScanQuery::new());
+                let mut last = None;
+                while let Some(event) = events.try_next().await? {
+                    fold(&mut state, &event)?;
+                    last = Some(event.position);
+                }
+                WriteCondition::PositionIs(last)
+            }
+            Self::Boundary(log, query) => {
+                let read = log.query((*query).clone(), QueryOptions::new()).await?;
+                let mut events = read.events;
+                while let Some(event) = events.try_next().await? {
+                    fold(&mut state, &event)?;
+                }
+                WriteCondition::NoneMatchAfter((*query).clone(), read.head)
+            }
+        };
+        let writes = decide(&state).map_err(DecideError::Rejected)?;
+        let nothing = writes.iter().all(|write| write.events.is_empty());
+        Ok((!nothing).then_some(Decided { writes, condition }))
+    }
+
+    async fn publish(&self, decided: Decided) -> Result<Vec<StoredEvent>> {
+        match self {
+            Self::Stream(stream) => {
+                let events = decided.writes.into_iter().flat_map(|write| write.events);
+                stream.publish(events, decided.condition).await
+            }
+            Self::Boundary(log, _) => {
+                log.publish(decided.writes)
+                    .condition(decided.condition)
+                    .await
+            }
+        }
+    }
+}
+
+/// The loop both kinds of decision share. An unknown outcome publishes the
+/// same events again; an unmet condition or another retryable failure reads
+/// and decides again.
+async fn decide_loop<S, E, F, D>(
+    source: Source<'_>,
+    initial: S,
+    mut fold: F,
+    mut decide: D,
+    options: DecideOptions,
+) -> Result<Vec<StoredEvent>, DecideError<E>>
+where
+    S: Clone,
+    F: FnMut(&mut S, &StoredEvent) -> Result<()>,
+    D: FnMut(&S) -> Result<Vec<StreamWrite>, E>,
+{
+    let mut pending: Option<Decided> = None;
+    for attempt in 1..=options.attempts {
+        if attempt > 1 {
+            tokio::time::sleep(options.pause(attempt - 1)).await;
+        }
+        let decided = match pending.take() {
+            Some(decided) => decided,
+            None => match source
+                .read_and_decide(initial.clone(), &mut fold, &mut decide)
+                .await?
+            {
+                Some(decided) => decided,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let last = attempt == options.attempts;
+        match classify(source.publish(decided.clone()).await)? {
+            Attempt::Published(events) => return Ok(events),
+            Attempt::DecideAgain(error) | Attempt::Republish(error) if last => {
+                return Err(DecideError::Store(error))
+            }
+            Attempt::DecideAgain(error) => {
+                tracing::debug!(attempt, %error, "deciding again");
+            }
+            Attempt::Republish(error) => {
+                tracing::debug!(attempt, %error, "publishing the same events again");
+                pending = Some(decided);
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+impl StreamHandle {
+    /// Decides a command on this stream: folds the stream's events into
+    /// `initial` with `fold`, asks `decide` for the events to publish, and
+    /// publishes them on the condition that the stream is still at the
+    /// position it was read at. When another writer got there first, it reads
+    /// and decides again; when a publish's outcome is unknown it publishes the
+    /// same events (same ids) again, which is safe; it waits a jittered
+    /// backoff between attempts (see [`DecideOptions`]). Returns the stored
+    /// events (none if `decide` chose none).
+    ///
+    /// ```
+    /// use eventblocks_core::{DecideError, DecideOptions, EventStore, NewEvent, WriteCondition};
+    /// use eventblocks_memory::MemoryAdapter;
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = EventStore::new(MemoryAdapter::new());
+    /// let account = store.stream("accounts", "acc-1")?;
+    /// let deposit = NewEvent::new("deposited", &json!({"amount": 50}))?;
+    /// account.publish([deposit], WriteCondition::NoCondition).await?;
+    ///
+    /// let withdraw = |amount: i64| {
+    ///     account.decide(
+    ///         0_i64,
+    ///         |balance, event| {
+    ///             let change: i64 = event.payload_as::<serde_json::Value>()?["amount"].as_i64().unwrap_or(0);
+    ///             *balance += if event.name.as_str() == "deposited" { change } else { -change };
+    ///             Ok(())
+    ///         },
+    ///         move |balance| {
+    ///             if *balance < amount {
+    ///                 return Err("insufficient funds");
+    ///             }
+    ///             Ok(vec![NewEvent::new("withdrawn", &json!({"amount": amount})).unwrap()])
+    ///         },
+    ///         DecideOptions::default(),
+    ///     )
+    /// };
+    /// assert_eq!(withdraw(30).await.map_err(|e| e.to_string())?.len(), 1);
+    /// assert!(matches!(withdraw(30).await, Err(DecideError::Rejected("insufficient funds"))));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`DecideError::Rejected`] with `decide`'s own error;
+    /// [`DecideError::Store`] when reading or folding failed, when the
+    /// stream kept changing for every attempt, or when the store failed in a
+    /// way retrying does not cure.
+    pub async fn decide<S, E, F, D>(
+        &self,
+        initial: S,
+        fold: F,
+        mut decide: D,
+        options: DecideOptions,
+    ) -> Result<Vec<StoredEvent>, DecideError<E>>
+    where
+        S: Clone,
+        F: FnMut(&mut S, &StoredEvent) -> Result<()>,
+        D: FnMut(&S) -> Result<Vec<NewEvent>, E>,
+    {
+        let stream = self.identifier().clone();
+        let decide = move |state: &S| {
+            let events = decide(state)?;
+            Ok(vec![StreamWrite::new(
+                stream.clone(),
+                events,
+                WriteCondition::NoCondition,
+            )])
+        };
+        decide_loop(Source::Stream(self), initial, fold, decide, options).await
+    }
+}
+
+impl LogHandle {
+    /// Decides a command on a consistency boundary: reads the events `query`
+    /// matches, folds them into `initial` with `fold`, asks `decide` for the
+    /// writes to make (events for any streams), and publishes them atomically
+    /// on the condition that no event matching `query` became visible after
+    /// the read's head. Retries as [`StreamHandle::decide`] does. Returns the
+    /// stored events (none if `decide` chose none).
+    ///
+    /// # Errors
+    /// As [`StreamHandle::decide`]; the boundary kept moving for every
+    /// attempt is a [`DecideError::Store`] with [`Error::BoundaryMoved`].
+    pub async fn decide<S, E, F, D>(
+        &self,
+        query: Query,
+        initial: S,
+        fold: F,
+        decide: D,
+        options: DecideOptions,
+    ) -> Result<Vec<StoredEvent>, DecideError<E>>
+    where
+        S: Clone,
+        F: FnMut(&mut S, &StoredEvent) -> Result<()>,
+        D: FnMut(&S) -> Result<Vec<StreamWrite>, E>,
+    {
+        decide_loop(
+            Source::Boundary(self, &query),
+            initial,
+            fold,
+            decide,
+            options,
+        )
+        .await
+    }
+}
