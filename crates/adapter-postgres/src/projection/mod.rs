@@ -3,6 +3,9 @@
 mod bounded;
 mod query;
 mod save;
+mod similarity;
+
+pub(crate) use self::similarity::enable_similarity;
 
 #[cfg(feature = "checkpoints")]
 pub(crate) use self::save::{failed as save_failed, primary_key, ProjectionParameters};
@@ -105,7 +108,8 @@ impl ProjectionStorageAdapter for PostgresProjectionStore {
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {
-        let mut sql = Sql::new(&self.sql().projections.select);
+        let statements = &self.sql().projections;
+        let mut sql = Sql::new(&statements.select, &statements.similarity);
         sql.search(search);
         let rows = self.query(&sql).await?;
         let projections = rows.iter().map(projection).collect::<Result<Vec<_>>>()?;
@@ -113,7 +117,8 @@ impl ProjectionStorageAdapter for PostgresProjectionStore {
     }
 
     async fn count(&self, filters: &[Filter]) -> Result<u64> {
-        let mut sql = Sql::new(&self.sql().projections.count);
+        let statements = &self.sql().projections;
+        let mut sql = Sql::new(&statements.count, &statements.similarity);
         sql.filter(filters, None);
         let rows = self.query(&sql).await?;
         let count: i64 = rows
