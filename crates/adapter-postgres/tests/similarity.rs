@@ -7,7 +7,9 @@
 mod common;
 
 use eventblocks_core::{Error, EventStore, NewEvent, StreamIdentifier, WriteCondition};
-use eventblocks_postgres::deadpool_postgres::{self, Manager, ManagerConfig, Pool, RecyclingMethod};
+use eventblocks_postgres::deadpool_postgres::{
+    self, Manager, ManagerConfig, Pool, RecyclingMethod,
+};
 use eventblocks_postgres::{PostgresAdapter, PostgresProjectionStore};
 use eventblocks_projection::query::{similarity, Field, Search, Sort};
 use eventblocks_projection::{Projection, ProjectionStore};
@@ -85,7 +87,9 @@ impl Database {
         let name = common::unique_schema();
         superuser("postgres")
             .await
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 {options}"))
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 {options}"
+            ))
             .await
             .expect("create a test database");
         Self { name, role: None }
@@ -128,7 +132,10 @@ impl Drop for Database {
                 let drop_database = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                 let drop_role = role.map(|role| format!("DROP ROLE IF EXISTS {role}"));
                 for sql in std::iter::once(drop_database).chain(drop_role) {
-                    client.batch_execute(&sql).await.expect("drop a test database");
+                    client
+                        .batch_execute(&sql)
+                        .await
+                        .expect("drop a test database");
                 }
             });
         });
@@ -206,7 +213,11 @@ async fn a_role_that_may_not_install_pg_trgm_migrates_and_is_told_how() {
     let projections = ProjectionStore::new(PostgresProjectionStore::new(&owner));
     save_names(&projections, &["Ann Smith", "Anna Smyth", "Bob"]).await;
     let plain = projections.search(&Search::new()).await.unwrap();
-    assert_eq!(plain.projections.len(), 3, "searches without similarity work");
+    assert_eq!(
+        plain.projections.len(),
+        3,
+        "searches without similarity work"
+    );
 
     let how = unsupported(&projections, "ann smith").await;
     assert!(how.contains("CREATE EXTENSION pg_trgm"), "{how}");
@@ -219,7 +230,10 @@ async fn a_role_that_may_not_install_pg_trgm_migrates_and_is_told_how() {
     let how = unsupported(&projections, "ann smith").await;
     assert!(how.contains("run migrate() again"), "{how}");
     owner.migrate().await.unwrap();
-    let page = projections.search(&by_similarity("ann smith")).await.unwrap();
+    let page = projections
+        .search(&by_similarity("ann smith"))
+        .await
+        .unwrap();
     let names: Vec<_> = page.projections.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(names, ["p0", "p1", "p2"], "sorted by similarity");
 }

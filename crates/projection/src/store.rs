@@ -273,7 +273,9 @@ impl ProjectionStore {
         let first_two = search
             .filters()
             .iter()
-            .fold(first_two, |first_two, filter| first_two.filter(filter.clone()));
+            .fold(first_two, |first_two, filter| {
+                first_two.filter(filter.clone())
+            });
         let page = self.search(&first_two).await?;
         match page.projections.as_slice() {
             [] => Ok(None),

@@ -37,6 +37,15 @@ use crate::statements::Statements;
 /// equality filters on state paths, [`PostgresProjectionStore::create_state_index`]
 /// adds a GIN index.
 ///
+/// A sort by similarity ([`Sort::similar_to`](eventblocks_projection::query::Sort::similar_to))
+/// calls the `pg_trgm` extension's `similarity()`. [`PostgresAdapter::migrate`]
+/// installs the extension where its role may; where it may not (or where the
+/// database's `LC_CTYPE` is `C` or `POSIX`, in which `pg_trgm` would read
+/// letters beyond ASCII otherwise than the in-memory store), everything else
+/// is migrated, a warning is logged, and a similarity search fails with
+/// [`Error::Unsupported`] saying how to enable it: run
+/// `CREATE EXTENSION pg_trgm` as a role that may, then `migrate()` again.
+///
 /// A search or count is bounded on the server: it runs in a read-only
 /// transaction whose `statement_timeout` is the adapter's
 /// [operation timeout](crate::PostgresAdapterBuilder::operation_timeout)

@@ -50,8 +50,8 @@ impl Sort {
     ///
     /// `text` has at most [`MAX_SIMILARITY_TEXT_LENGTH`] bytes and no NUL
     /// character, and the field is not the source (checked when the search
-    /// runs). On PostgreSQL the `pg_trgm` extension must be installed (see
-    /// `PostgresAdapter::migrate`).
+    /// runs). On PostgreSQL the `pg_trgm` extension must be installed, which
+    /// `migrate()` does where its role may (see `PostgresProjectionStore`).
     ///
     /// ```
     /// use eventblocks_core::StreamIdentifier;
@@ -139,8 +139,9 @@ impl Sort {
         }
         let similarity = value.and_then(Value::as_f64);
         #[allow(clippy::cast_possible_truncation)] // Checked: it must read back the same.
-        let exact = similarity
-            .is_some_and(|number| (0.0..=1.0).contains(&number) && f64::from(number as f32) == number);
+        let exact = similarity.is_some_and(|number| {
+            (0.0..=1.0).contains(&number) && f64::from(number as f32) == number
+        });
         if exact {
             Ok(())
         } else {

@@ -86,7 +86,9 @@ pub async fn an_id_naming_another_sources_projection_is_refused(store: Projectio
     let other = projection("a", "two", json!({"n": 2}));
     let refused = [
         store.save(&other).await,
-        store.save_fenced(&other, &Fence::new(owner.clone(), 0, 5)).await,
+        store
+            .save_fenced(&other, &Fence::new(owner.clone(), 0, 5))
+            .await,
     ];
     for refused in refused {
         assert!(
@@ -94,7 +96,11 @@ pub async fn an_id_naming_another_sources_projection_is_refused(store: Projectio
             "the id names another source's projection: {refused:?}"
         );
     }
-    assert_eq!(load(&store, "a").await, Some(first), "the first source's projection stays");
+    assert_eq!(
+        load(&store, "a").await,
+        Some(first),
+        "the first source's projection stays"
+    );
     assert_eq!(locate(&store, "two").await, None, "nothing was written");
     let older = Fence::new(owner, 0, 4);
     let saved = store

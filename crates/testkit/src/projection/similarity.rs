@@ -124,8 +124,10 @@ pub async fn similarity_ties_break_alike(store: ProjectionStore) {
         ],
         vec![Sort::descending(Field::Id).similar_to("cafe accent")],
         vec![Sort::ascending(Field::Name).similar_to("similar")],
-        vec![Sort::descending(Field::metadata("version").unwrap_or_else(|e| panic!("{e}")))
-            .similar_to("7")],
+        vec![
+            Sort::descending(Field::metadata("version").unwrap_or_else(|e| panic!("{e}")))
+                .similar_to("7"),
+        ],
     ];
     for order in orders {
         let search = order
@@ -221,14 +223,24 @@ pub async fn find_one_finds_the_single_match(store: ProjectionStore) {
         .find_one::<Value, Value>(&equal("t", json!("cafe")).limit(1).offset(5))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(found.map(|p| p.id).as_deref(), Some("cafe"), "paging is ignored");
-    let none = store.find_one::<Value, Value>(&equal("t", json!("x"))).await;
+    assert_eq!(
+        found.map(|p| p.id).as_deref(),
+        Some("cafe"),
+        "paging is ignored"
+    );
+    let none = store
+        .find_one::<Value, Value>(&equal("t", json!("x")))
+        .await;
     assert!(matches!(none, Ok(None)), "{none:?}");
     let several = equal("rank", json!(0)).sort(Sort::descending(Field::Id));
     let expected = ids(&reference_results(&all, &several));
     match store.find_one::<Value, Value>(&several).await {
         Err(Error::SeveralMatches { first, second }) => {
-            assert_eq!([first.1, second.1], expected[..2], "the first two, in order");
+            assert_eq!(
+                [first.1, second.1],
+                expected[..2],
+                "the first two, in order"
+            );
             assert_eq!(first.0, "similar");
         }
         other => panic!("several match: {other:?}"),

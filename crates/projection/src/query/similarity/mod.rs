@@ -130,9 +130,9 @@ const CRC_TABLE: [u32; 256] = crc_table();
 
 const fn crc_table() -> [u32; 256] {
     let mut table = [0_u32; 256];
-    let mut index = 0;
+    let mut index: u32 = 0;
     while index < 256 {
-        let mut crc = index as u32;
+        let mut crc = index;
         let mut bit = 0;
         while bit < 8 {
             crc = if crc & 1 == 1 {
@@ -142,7 +142,7 @@ const fn crc_table() -> [u32; 256] {
             };
             bit += 1;
         }
-        table[index] = crc;
+        table[index as usize] = crc;
         index += 1;
     }
     table

@@ -49,4 +49,3 @@ fn similarities_are_pg_trgm_s() {
         assert_eq!(similarity(left, right), expected, "{left:?} ~ {right:?}");
     }
 }
-
