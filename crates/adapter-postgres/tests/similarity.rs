@@ -116,30 +116,13 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        let (name, role) = (self.name.clone(), self.role.take());
-        let url = common::database_url();
-        let dropping = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect to drop a test database");
-                tokio::spawn(connection);
-                // One statement each: DROP DATABASE runs outside a transaction.
-                let drop_database = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                let drop_role = role.map(|role| format!("DROP ROLE IF EXISTS {role}"));
-                for sql in std::iter::once(drop_database).chain(drop_role) {
-                    client
-                        .batch_execute(&sql)
-                        .await
-                        .expect("drop a test database");
-                }
-            });
-        });
-        dropping.join().expect("the test database was dropped");
+        // One statement each: DROP DATABASE runs outside a transaction.
+        let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let drop_role = self
+            .role
+            .take()
+            .map(|role| format!("DROP ROLE IF EXISTS {role}"));
+        common::clean_up(std::iter::once(drop_database).chain(drop_role).collect());
     }
 }
 
