@@ -10,6 +10,7 @@ use eventblocks_core::{Error, EventStore, NewEvent, StreamIdentifier, WriteCondi
 use eventblocks_postgres::deadpool_postgres::{
     self, Manager, ManagerConfig, Pool, RecyclingMethod,
 };
+use eventblocks_postgres::testing::PrivateServer;
 use eventblocks_postgres::{PostgresAdapter, PostgresProjectionStore};
 use eventblocks_projection::query::{similarity, Field, Search, Sort};
 use eventblocks_projection::{Projection, ProjectionStore};
@@ -76,29 +77,31 @@ fn symmetric_difference<'a>(left: &'a [u32], right: &'a [u32]) -> impl Iterator<
     only(left, right).chain(only(right, left))
 }
 
-/// A database of its own (with a role of its own), dropped with it.
-struct Database {
-    name: String,
-    role: Option<String>,
+/// A private server (so that creating databases, which waits for
+/// checkpoints, holds back no other test's reads) with a database of the
+/// given `LC_CTYPE`, where `pg_trgm` is not installed.
+struct Server {
+    server: PrivateServer,
+    database: &'static str,
 }
 
-impl Database {
-    async fn create(options: &str) -> Self {
-        let name = common::unique_schema();
-        superuser("postgres")
-            .await
-            .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE template0 {options}"
+impl Server {
+    fn start(ctype: &str) -> Self {
+        let server = PrivateServer::start().expect("a private PostgreSQL server");
+        let database = "similarity";
+        server
+            .psql(&format!(
+                "CREATE DATABASE {database} TEMPLATE template0 ENCODING 'UTF8' \
+                 LC_COLLATE 'C' LC_CTYPE '{ctype}'"
             ))
-            .await
-            .expect("create a test database");
-        Self { name, role: None }
+            .expect("create the test's database");
+        Self { server, database }
     }
 
-    /// A pool on this database for `role`.
+    /// A pool on the test's database for `role`.
     fn pool(&self, role: &str) -> Pool {
-        let mut config: tokio_postgres::Config = common::database_url().parse().unwrap();
-        config.user(role).dbname(&self.name);
+        let mut config: tokio_postgres::Config = self.server.url().parse().unwrap();
+        config.user(role).dbname(self.database);
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -112,26 +115,15 @@ impl Database {
             .build()
             .unwrap()
     }
-}
 
-impl Drop for Database {
-    fn drop(&mut self) {
-        // One statement each: DROP DATABASE runs outside a transaction.
-        let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let drop_role = self
-            .role
-            .take()
-            .map(|role| format!("DROP ROLE IF EXISTS {role}"));
-        common::clean_up(std::iter::once(drop_database).chain(drop_role).collect());
+    /// A superuser's session on the test's database.
+    async fn superuser(&self) -> tokio_postgres::Client {
+        let mut config: tokio_postgres::Config = self.server.url().parse().unwrap();
+        config.dbname(self.database);
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
     }
-}
-
-async fn superuser(database: &str) -> tokio_postgres::Client {
-    let mut config: tokio_postgres::Config = common::database_url().parse().unwrap();
-    config.dbname(database);
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
 }
 
 fn adapter(pool: Pool, schema: &str) -> PostgresAdapter {
@@ -172,20 +164,17 @@ async fn unsupported(projections: &ProjectionStore, text: &str) -> String {
 /// install `pg_trgm`, and works once it is installed and `migrate()` ran again.
 #[tokio::test]
 async fn a_role_that_may_not_install_pg_trgm_migrates_and_is_told_how() {
-    let mut database = Database::create("").await;
-    let role = format!("{}_owner", database.name);
-    let setup = superuser(&database.name).await;
+    let server = Server::start("C.UTF-8");
+    let setup = server.superuser().await;
     setup
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN;
-             REVOKE CREATE ON DATABASE {db} FROM PUBLIC;
-             CREATE SCHEMA app AUTHORIZATION {role};",
-            db = database.name
-        ))
+        .batch_execute(
+            "CREATE ROLE owner LOGIN;
+             REVOKE CREATE ON DATABASE similarity FROM PUBLIC;
+             CREATE SCHEMA app AUTHORIZATION owner;",
+        )
         .await
         .unwrap();
-    database.role = Some(role.clone());
-    let owner = adapter(database.pool(&role), "app");
+    let owner = adapter(server.pool("owner"), "app");
     owner.migrate().await.expect("migrates without pg_trgm");
 
     let events = EventStore::new(owner.clone());
@@ -226,8 +215,8 @@ async fn a_role_that_may_not_install_pg_trgm_migrates_and_is_told_how() {
 /// ordered otherwise than in memory.
 #[tokio::test]
 async fn a_database_whose_ctype_is_c_refuses_similarity_sorts() {
-    let database = Database::create("LC_CTYPE 'C' LC_COLLATE 'C' ENCODING 'UTF8'").await;
-    let owner = adapter(database.pool("postgres"), "app");
+    let server = Server::start("C");
+    let owner = adapter(server.pool("postgres"), "app");
     owner.migrate().await.unwrap();
     let projections = ProjectionStore::new(PostgresProjectionStore::new(&owner));
     save_names(&projections, &["café"]).await;

@@ -94,23 +94,12 @@ impl Drop for TestAdapter {
     }
 }
 
-/// Ends the test's sessions and drops `schema` (see [`clean_up`]).
+/// Ends the test's sessions and drops `schema`, on a thread of its own: the
+/// test's runtime may be the one blocked in this `drop`, so its connections
+/// cannot be relied on to close.
 pub fn drop_schema(schema: String) {
-    clean_up(vec![
-        format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
-        ),
-        format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
-    ]);
-}
-
-/// Runs `statements` (test-made names only), one at a time, on a connection
-/// and a thread of their own: the test's runtime may be the one blocked in a
-/// `drop`, so its connections cannot be relied on to close.
-pub fn clean_up(statements: Vec<String>) {
     let url = database_url();
-    let cleaning = std::thread::spawn(move || {
+    let dropping = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -118,17 +107,23 @@ pub fn clean_up(statements: Vec<String>) {
         runtime.block_on(async move {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
-                .expect("connect to clean up after a test");
+                .expect("connect to drop a test schema");
             tokio::spawn(connection);
-            for statement in &statements {
-                client
-                    .batch_execute(statement)
-                    .await
-                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
-            }
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    &[&schema],
+                )
+                .await
+                .expect("end a test's sessions");
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .await
+                .expect("drop a test schema");
         });
     });
-    cleaning.join().expect("cleaned up after the test");
+    dropping.join().expect("the schema was dropped");
 }
 
 #[async_trait]
