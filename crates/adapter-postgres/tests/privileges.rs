@@ -138,6 +138,9 @@ async fn runtime_store() -> EventStore {
     let runtime = PostgresAdapter::builder()
         .pool(pool)
         .schema(&migrated.schema)
+        // As every test adapter: wait out other tests' transactions on the
+        // shared server rather than trail them (see `common::adapter_with`).
+        .horizon_wait(std::time::Duration::from_secs(10))
         .build()
         .unwrap();
     EventStore::new(RuntimeAdapter {
