@@ -1,14 +1,17 @@
-//! The quickstart: an event-sourced user profile on the in-memory adapter,
-//! folded into a projection by a projector and found again by a search.
+//! The quickstart: an event-sourced user profile on the in-memory adapter.
+//! Commands are decisions (`stream.decide`): fold the stream with the
+//! projector, decide, publish on the condition that the stream did not move.
+//! The same projector keeps the read side, found again by a search.
 //!
 //! Run it with `cargo run --example quickstart`.
 
 use eventblocks_core::{
-    BoxError, Error, EventStore, NewEvent, ScanQuery, StoredEvent, WriteCondition,
+    BoxError, DecideError, DecideOptions, EventStore, NewEvent, ScanQuery, StoredEvent,
+    StreamHandle,
 };
-use eventblocks_memory::MemoryAdapter;
+use eventblocks_memory::{MemoryAdapter, MemoryProjectionStore};
 use eventblocks_projection::query::{Field, Filter, Operator, Search};
-use eventblocks_projection::{Handled, MemoryProjectionStore, ProjectionStore, Projector, Tracked};
+use eventblocks_projection::{Handled, ProjectionStore, Projector, Tracked};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -19,20 +22,30 @@ struct ProfileCreated {
     email: String,
 }
 
+#[derive(Debug, Deserialize)]
+struct DateOfBirthSet {
+    dob: String,
+}
+
 /// The profile as the application sees it.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Profile {
     name: Option<String>,
     email: Option<String>,
     dob: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct DateOfBirthSet {
-    dob: String,
+/// Why a command was refused: the application's own errors.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("this profile already exists")]
+    AlreadyExists,
+    #[error("there is no such profile")]
+    NoSuchProfile,
 }
 
-/// Folds a profile stream into a [`Profile`].
+/// Folds a profile stream into a [`Profile`]: for the projection, and for the
+/// commands' decisions.
 struct ProfileProjector;
 
 impl Projector for ProfileProjector {
@@ -64,97 +77,110 @@ impl Projector for ProfileProjector {
     }
 }
 
+/// A command: decides on the profile's current state, publishes what it
+/// decided only if nobody changed the profile meanwhile (and decides again
+/// if somebody did).
+async fn command(
+    profile: &StreamHandle,
+    decide: impl FnMut(&Profile) -> Result<Vec<NewEvent>, Refused>,
+) -> Result<Vec<StoredEvent>, DecideError<Refused>> {
+    let (initial, fold) = (ProfileProjector.initial_state(), ProfileProjector.folder());
+    profile
+        .decide(initial, fold, decide, DecideOptions::default())
+        .await
+}
+
+fn sign_up(name: &str, email: &str) -> impl FnMut(&Profile) -> Result<Vec<NewEvent>, Refused> {
+    let created = ProfileCreated {
+        name: name.to_owned(),
+        email: email.to_owned(),
+    };
+    move |profile| match profile.name {
+        Some(_) => Err(Refused::AlreadyExists),
+        None => Ok(vec![new_event("profile-created", &created)]),
+    }
+}
+
+fn set_date_of_birth(dob: &str) -> impl FnMut(&Profile) -> Result<Vec<NewEvent>, Refused> {
+    let set = json!({ "dob": dob });
+    move |profile| match profile.name {
+        None => Err(Refused::NoSuchProfile),
+        Some(_) => Ok(vec![new_event("date-of-birth-set", &set)]),
+    }
+}
+
+fn new_event(name: &str, payload: &impl Serialize) -> NewEvent {
+    NewEvent::new(name, payload).expect("the example's names and payloads are valid")
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = EventStore::new(MemoryAdapter::new());
-    let profile = store.stream("profiles", "joe.bloggs")?;
+    let joe = store.stream("profiles", "joe.bloggs")?;
 
-    println!("Publishing two events to {}:", profile.identifier());
-    let created = NewEvent::new(
-        "profile-created",
-        &ProfileCreated {
-            name: "Joe Bloggs".into(),
-            email: "joe.bloggs@example.com".into(),
-        },
-    )?;
-    let stored = profile
-        .publish([created], WriteCondition::StreamIsEmpty)
-        .await?;
-    print_events(&stored);
+    println!("Two commands on {}:", joe.identifier());
+    print_events(&command(&joe, sign_up("Joe Bloggs", "joe.bloggs@example.com")).await?);
+    print_events(&command(&joe, set_date_of_birth("1992-07-10")).await?);
 
-    let dob = NewEvent::new("date-of-birth-set", &json!({ "dob": "1992-07-10" }))?;
-    let stored = profile
-        .publish([dob], WriteCondition::PositionIs(Some(0)))
-        .await?;
-    print_events(&stored);
-
-    println!("\nA second sign-up for the same profile must only succeed if the stream is empty:");
-    let duplicate = NewEvent::new(
-        "profile-created",
-        &ProfileCreated {
-            name: "Joe Imposter".into(),
-            email: "imposter@example.com".into(),
-        },
-    )?;
-    match profile
-        .publish([duplicate], WriteCondition::StreamIsEmpty)
-        .await
-    {
-        Err(error @ Error::UnmetCondition { .. }) => println!("  rejected: {error}"),
-        other => panic!("the conditional publish should have been rejected, got {other:?}"),
+    println!("\nA second sign-up for the same profile is refused by the decision:");
+    match command(&joe, sign_up("Joe Imposter", "imposter@example.com")).await {
+        Err(DecideError::Rejected(refused)) => println!("  refused: {refused}"),
+        other => panic!("the second sign-up should have been refused, got {other:?}"),
+    }
+    let nobody = store.stream("profiles", "nobody")?;
+    match command(&nobody, set_date_of_birth("2000-01-01")).await {
+        Err(DecideError::Rejected(refused)) => println!("  refused: {refused}"),
+        other => panic!("a profile that does not exist has no birthday, got {other:?}"),
     }
 
     println!("\nThe stream read back:");
-    print_events(&profile.read().await?);
-    let first: ProfileCreated = profile.read().await?[0].payload_as()?;
+    print_events(&joe.read().await?);
+    let first: ProfileCreated = joe.read().await?[0].payload_as()?;
     println!("  (typed payload of position 0: {first:?})");
-
-    let latest = profile.latest().await?.expect("the stream has events");
+    let latest = joe.latest().await?.expect("the stream has events");
     println!(
         "\nThe latest event: {} at position {}",
         latest.name, latest.position
     );
 
-    store
-        .stream("profiles", "jane.doe")?
-        .publish(
-            [NewEvent::new(
-                "profile-created",
-                &json!({ "name": "Jane Doe" }),
-            )?],
-            WriteCondition::StreamIsEmpty,
-        )
-        .await?;
-    println!("\nThe whole log, resumed after sequence number 0:");
+    let jane = store.stream("profiles", "jane.doe")?;
+    command(&jane, sign_up("Jane Doe", "jane@example.com")).await?;
+    println!("\nThe whole log, resumed after sequence number 1:");
     let log: Vec<StoredEvent> = store
         .log()
-        .scan(ScanQuery::new().after(0))
+        .scan(ScanQuery::new().after(1))
         .try_collect()
         .await?;
     print_events(&log);
 
-    println!("\nThe profile projector folds profiles/joe.bloggs:");
-    let projection = ProfileProjector
-        .project(&store, profile.identifier().clone())
-        .await?;
+    println!("\nThe profile projector folds profiles/joe.bloggs into a projection:");
+    let projections = ProjectionStore::new(MemoryProjectionStore::new());
+    for profile in [&joe, &jane] {
+        let projection = ProfileProjector
+            .project(&store, profile.identifier().clone())
+            .await?;
+        projections.save(&projection).await?;
+    }
+    let projection = projections
+        .load(&ProfileProjector, "joe.bloggs")
+        .await?
+        .expect("saved above");
     println!(
         "  projection {}/{}: {:?}, last sequence number {:?}",
         projection.name, projection.id, projection.state, projection.metadata.last_sequence_number
     );
 
-    let projections = ProjectionStore::new(MemoryProjectionStore::new());
-    projections.save(&projection).await?;
-    let search = Search::new()
-        .filter(Filter::new(Field::Name, Operator::Equal, "profile")?)
-        .filter(Filter::new(
-            Field::state("dob")?,
-            Operator::LessThan,
-            "2000-01-01",
-        )?);
-    let found = projections.search(&search).await?;
+    let born_before_2000 = Search::new().filter(Filter::new(
+        Field::state("dob"),
+        Operator::LessThan,
+        "2000-01-01",
+    ));
+    let found = projections
+        .search(&ProfileProjector, &born_before_2000)
+        .await?;
     println!("\nProfiles born before 2000, from the projection store:");
     for found in &found.projections {
-        println!("  {} {}", found.id, found.state);
+        println!("  {} {:?}", found.id, found.state.name);
     }
     Ok(())
 }

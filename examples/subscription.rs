@@ -7,11 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventblocks_core::{BoxError, EventStore, NewEvent, StoredEvent, WriteCondition};
-use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore};
-use eventblocks_projection::{
-    Handled, MemoryProjectionStore, Projection, ProjectionRunner, ProjectionStore, Projector,
-    Tracked,
-};
+use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryProjectionStore};
+use eventblocks_projection::{Handled, ProjectionRunner, ProjectionStore, Projector, Tracked};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -96,8 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     runner.wait_until(written, Duration::from_secs(5)).await?;
 
     for account in ["account-0", "account-1", "account-2"] {
-        let projection: Projection<Balance, Tracked> = projections
-            .load("balance", account)
+        let projection = projections
+            .load(&BalanceProjector, account)
             .await?
             .ok_or("the runner has projected every account")?;
         println!(
@@ -107,6 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             projection.metadata.last_sequence_number
         );
     }
-    running.abort();
+    runner.shutdown().await;
+    running.await??;
     Ok(())
 }

@@ -4,6 +4,8 @@ mod boundary;
 mod checkpoint;
 mod lease;
 mod log;
+#[cfg(feature = "projections")]
+mod projection;
 mod scan;
 
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use crate::log::Log;
 
 pub use checkpoint::MemoryCheckpointStore;
 pub use lease::MemoryLeases;
+#[cfg(feature = "projections")]
+pub use projection::MemoryProjectionStore;
 
 /// Events scanned per lock acquisition: large enough to make locking cheap per
 /// event, small enough that writers never wait long behind a reader.

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use eventblocks_core::EventStore;
-use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryLeases};
-use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
+use eventblocks_memory::{
+    MemoryAdapter, MemoryCheckpointStore, MemoryLeases, MemoryProjectionStore,
+};
+use eventblocks_projection::ProjectionStore;
 use eventblocks_testkit::cancellation::{CancellationFixture, NothingHeld, Observed};
 use eventblocks_testkit::projection::runner::RunnerFixture;
 use futures::FutureExt;

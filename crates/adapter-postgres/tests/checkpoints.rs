@@ -91,7 +91,7 @@ async fn consume(
             continue;
         };
         let current: Option<Projection<Value, Value>> = projections
-            .load("counts", event.stream.stream.as_str())
+            .load_stored("counts", event.stream.stream.as_str())
             .await
             .unwrap();
         let count = current.map_or(0, |p| p.state["count"].as_u64().unwrap());
@@ -115,7 +115,7 @@ async fn consume(
 
 async fn read_model(projections: &ProjectionStore) -> Vec<(String, Value)> {
     let search = eventblocks_projection::query::Search::new().limit(100);
-    let page = projections.search(&search).await.unwrap();
+    let page = projections.search_stored(&search).await.unwrap();
     page.projections
         .into_iter()
         .map(|p| (format!("{}/{}", p.name, p.id), p.state))

@@ -207,7 +207,7 @@ mod fencing {
         assert_fenced(unit.commit().await, new.token());
         assert_eq!(checkpoints.load(&checkpoint).await.unwrap(), None);
         let stored: Option<Projection<Value, Value>> =
-            projections.load("fenced", "p").await.unwrap();
+            projections.load_stored("fenced", "p").await.unwrap();
         assert_eq!(stored, None, "no stale write landed");
 
         assert!(checkpoints
@@ -246,7 +246,7 @@ mod fencing {
             .expect("the takeover does not wait for the stalled unit");
         assert_fenced(stalled.commit().await, new.token());
         let stored: Option<Projection<Value, Value>> =
-            projections.load("fenced", "p").await.unwrap();
+            projections.load_stored("fenced", "p").await.unwrap();
         assert_eq!(stored, None, "the stalled unit's effect rolled back");
 
         let unit = checkpoints

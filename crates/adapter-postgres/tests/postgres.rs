@@ -450,3 +450,35 @@ async fn the_configured_event_size_limit_is_enforced_before_any_sql() {
         .build();
     assert!(matches!(zero, Err(Error::InvalidInput { .. })));
 }
+
+/// Saves and reads against a schema `migrate()` never ran on say so, and
+/// name what to do.
+#[tokio::test]
+async fn a_schema_that_was_never_migrated_asks_for_migrate() {
+    let schema = common::unique_schema();
+    let adapter = PostgresAdapter::builder()
+        .url(common::url_named(&schema))
+        .schema(&schema)
+        .build()
+        .unwrap();
+    let store = EventStore::new(adapter);
+    let stream = store.stream("accounts", "a").unwrap();
+    let saved = stream
+        .publish([event("opened")], WriteCondition::NoCondition)
+        .await
+        .unwrap_err();
+    let read = stream.read().await.unwrap_err();
+    let scanned = store
+        .log()
+        .scan(ScanQuery::new())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    for error in [saved, read, scanned] {
+        assert!(
+            error.to_string().contains("has `migrate()` been run"),
+            "{error}"
+        );
+        assert!(!error.is_retryable(), "{error:?}");
+    }
+}

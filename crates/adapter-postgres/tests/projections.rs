@@ -130,7 +130,7 @@ async fn slow_rows(store: &ProjectionStore, count: usize) {
 
 fn slow_filter() -> Filter {
     use eventblocks_projection::query::{Field, Operator};
-    Filter::new(Field::state("t").unwrap(), Operator::Matches, SLOW).unwrap()
+    Filter::new(Field::state("t"), Operator::Matches, SLOW)
 }
 
 /// The test's sessions that are running a statement or sit inside a
@@ -193,7 +193,7 @@ async fn a_query_past_the_operation_timeout_is_stopped_by_the_server() {
         let error = if counting {
             store.count(&[slow_filter()]).await.map(|_| ())
         } else {
-            store.search(&search).await.map(|_| ())
+            store.search_stored(&search).await.map(|_| ())
         }
         .expect_err("the query takes seconds");
         let took = started.elapsed();
@@ -207,7 +207,10 @@ async fn a_query_past_the_operation_timeout_is_stopped_by_the_server() {
         assert!(busy.is_empty(), "after the timeout: {busy:?}");
     }
     let quick = Search::new().limit(1);
-    assert_eq!(store.search(&quick).await.unwrap().projections.len(), 1);
+    assert_eq!(
+        store.search_stored(&quick).await.unwrap().projections.len(),
+        1
+    );
 }
 
 /// A search or count dropped by its caller (its own timeout) is cancelled
@@ -227,7 +230,10 @@ async fn a_dropped_query_is_cancelled_on_the_server() {
         let dropped = if counting {
             tokio::time::timeout(wait, async { store.count(&filters).await.map(|_| ()) }).await
         } else {
-            tokio::time::timeout(wait, async { store.search(&search).await.map(|_| ()) }).await
+            tokio::time::timeout(wait, async {
+                store.search_stored(&search).await.map(|_| ())
+            })
+            .await
         };
         assert!(dropped.is_err(), "the query takes seconds");
         let busy = sessions_idle_within(&test.schema, Duration::from_secs(2)).await;
@@ -244,7 +250,7 @@ async fn an_endless_operation_timeout_still_searches() {
     let store = ProjectionStore::new(PostgresProjectionStore::new(&test.adapter));
     assert_eq!(store.count(&[]).await.unwrap(), 0);
     assert!(store
-        .search(&Search::new())
+        .search_stored(&Search::new())
         .await
         .unwrap()
         .projections

@@ -149,11 +149,11 @@ async fn save_names(projections: &ProjectionStore, names: &[&str]) {
 }
 
 fn by_similarity(text: &str) -> Search {
-    Search::new().sort(Sort::descending(Field::state("name").unwrap()).similar_to(text))
+    Search::new().sort(Sort::descending(Field::state("name")).similar_to(text))
 }
 
 async fn unsupported(projections: &ProjectionStore, text: &str) -> String {
-    match projections.search(&by_similarity(text)).await {
+    match projections.search_stored(&by_similarity(text)).await {
         Err(Error::Unsupported { what }) => what.into_owned(),
         other => panic!("a similarity sort where it cannot run: {other:?}"),
     }
@@ -184,7 +184,7 @@ async fn a_role_that_may_not_install_pg_trgm_migrates_and_is_told_how() {
     assert_eq!(published.map(|events| events.len()).ok(), Some(1));
     let projections = ProjectionStore::new(PostgresProjectionStore::new(&owner));
     save_names(&projections, &["Ann Smith", "Anna Smyth", "Bob"]).await;
-    let plain = projections.search(&Search::new()).await.unwrap();
+    let plain = projections.search_stored(&Search::new()).await.unwrap();
     assert_eq!(
         plain.projections.len(),
         3,
@@ -203,7 +203,7 @@ async fn a_role_that_may_not_install_pg_trgm_migrates_and_is_told_how() {
     assert!(how.contains("run migrate() again"), "{how}");
     owner.migrate().await.unwrap();
     let page = projections
-        .search(&by_similarity("ann smith"))
+        .search_stored(&by_similarity("ann smith"))
         .await
         .unwrap();
     let names: Vec<_> = page.projections.iter().map(|p| p.id.as_str()).collect();

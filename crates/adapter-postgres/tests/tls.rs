@@ -181,9 +181,10 @@ async fn a_dropped_search_is_cancelled(server: &PrivateServer, adapter: &Postgre
         store.save(&projection).await.unwrap();
     }
     let pattern = "(?:a.{70}){70}c";
-    let filter = Filter::new(Field::state("t").unwrap(), Operator::Matches, pattern).unwrap();
+    let filter = Filter::new(Field::state("t"), Operator::Matches, pattern);
     let search = Search::new().filter(filter);
-    let dropped = tokio::time::timeout(Duration::from_millis(300), store.search(&search)).await;
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(300), store.search_stored(&search)).await;
     assert!(dropped.is_err(), "the search takes seconds");
     let active = "SELECT count(*) FROM pg_stat_activity \
                   WHERE application_name = 'eventblocks' AND state = 'active'";

@@ -117,26 +117,14 @@ impl<E: std::error::Error + 'static> std::error::Error for DecideError<E> {
     }
 }
 
-/// What one attempt's publish came to.
-enum Attempt {
-    Published(Vec<StoredEvent>),
-    /// Read and decide again (what was read changed, or nothing was written).
-    DecideAgain(Error),
-    /// Publish the same events again: the outcome is unknown, and only the
-    /// same ids make the retry safe.
-    Republish(Error),
-}
-
-fn classify(result: Result<Vec<StoredEvent>>) -> Result<Attempt> {
-    match result {
-        Ok(events) => Ok(Attempt::Published(events)),
-        Err(error) if error.should_decide_again() => Ok(Attempt::DecideAgain(error)),
-        Err(error) if error.is_retryable() && error.write_outcome() == WriteOutcome::Unknown => {
-            Ok(Attempt::Republish(error))
-        }
-        Err(error) if error.is_retryable() => Ok(Attempt::DecideAgain(error)),
-        Err(error) => Err(error),
-    }
+/// Why an attempt ended before publishing.
+enum Unpublished<E> {
+    /// Reading what the decision depends on failed; retried when retryable.
+    Read(Error),
+    /// The fold failed (a payload it could not read, say): not retried.
+    Fold(Error),
+    /// The application's decide function refused.
+    Rejected(E),
 }
 
 /// What a decision reads, and where its publish goes.
@@ -163,31 +151,30 @@ impl Source<'_> {
         mut state: S,
         fold: &mut F,
         decide: &mut D,
-    ) -> Result<Option<Decided>, DecideError<E>>
+    ) -> Result<Option<Decided>, Unpublished<E>>
     where
         F: FnMut(&mut S, &StoredEvent) -> Result<()>,
         D: FnMut(&S) -> Result<Vec<StreamWrite>, E>,
     {
-        let condition = match self {
-            Self::Stream(stream) => {
-                let mut events = stream.scan(ScanQuery::new());
-                let mut last = None;
-                while let Some(event) = events.try_next().await? {
-                    fold(&mut state, &event)?;
-                    last = Some(event.position);
-                }
-                WriteCondition::PositionIs(last)
-            }
+        let (mut events, condition) = match self {
+            Self::Stream(stream) => (stream.scan(ScanQuery::new()), None),
             Self::Boundary(log, query) => {
-                let read = log.query((*query).clone(), QueryOptions::new()).await?;
-                let mut events = read.events;
-                while let Some(event) = events.try_next().await? {
-                    fold(&mut state, &event)?;
-                }
-                WriteCondition::NoneMatchAfter((*query).clone(), read.head)
+                let read = log
+                    .query((*query).clone(), QueryOptions::new())
+                    .await
+                    .map_err(Unpublished::Read)?;
+                let condition = WriteCondition::NoneMatchAfter((*query).clone(), read.head);
+                (read.events, Some(condition))
             }
         };
-        let writes = decide(&state).map_err(DecideError::Rejected)?;
+        let mut last = None;
+        while let Some(event) = events.try_next().await.map_err(Unpublished::Read)? {
+            fold(&mut state, &event).map_err(Unpublished::Fold)?;
+            last = Some(event.position);
+        }
+        // A stream decision holds while the stream is where it was read.
+        let condition = condition.unwrap_or(WriteCondition::PositionIs(last));
+        let writes = decide(&state).map_err(Unpublished::Rejected)?;
         let nothing = writes.iter().all(|write| write.events.is_empty());
         Ok((!nothing).then_some(Decided { writes, condition }))
     }
@@ -207,9 +194,12 @@ impl Source<'_> {
     }
 }
 
-/// The loop both kinds of decision share. An unknown outcome publishes the
-/// same events again; an unmet condition or another retryable failure reads
-/// and decides again.
+/// The loop both kinds of decision share: read, fold, decide, publish; on an
+/// unmet condition read and decide again; on a retryable failure of a read
+/// or a publish that surely wrote nothing, try again; on a publish whose
+/// outcome is unknown, publish the same events (the same ids) until the
+/// store says whether they were stored, so that a retry cannot store a second
+/// decision beside the first.
 async fn decide_loop<S, E, F, D>(
     source: Source<'_>,
     initial: S,
@@ -222,37 +212,57 @@ where
     F: FnMut(&mut S, &StoredEvent) -> Result<()>,
     D: FnMut(&S) -> Result<Vec<StreamWrite>, E>,
 {
-    let mut pending: Option<Decided> = None;
-    for attempt in 1..=options.attempts {
-        if attempt > 1 {
-            tokio::time::sleep(options.pause(attempt - 1)).await;
-        }
-        let decided = match pending.take() {
+    // The decision whose publish may have been stored: it is published again
+    // (never decided afresh) until the store tells.
+    let mut unknown: Option<Decided> = None;
+    let mut attempt = 1;
+    loop {
+        let last = attempt >= options.attempts;
+        let republishing = unknown.is_some();
+        let decided = match unknown.take() {
             Some(decided) => decided,
-            None => match source
-                .read_and_decide(initial.clone(), &mut fold, &mut decide)
-                .await?
-            {
-                Some(decided) => decided,
-                None => return Ok(Vec::new()),
-            },
-        };
-        let last = attempt == options.attempts;
-        match classify(source.publish(decided.clone()).await)? {
-            Attempt::Published(events) => return Ok(events),
-            Attempt::DecideAgain(error) | Attempt::Republish(error) if last => {
-                return Err(DecideError::Store(error))
+            None => {
+                let read = source.read_and_decide(initial.clone(), &mut fold, &mut decide);
+                match read.await {
+                    Ok(Some(decided)) => decided,
+                    Ok(None) => return Ok(Vec::new()),
+                    Err(Unpublished::Read(error)) if error.is_retryable() && !last => {
+                        tracing::debug!(attempt, %error, "reading again");
+                        tokio::time::sleep(options.pause(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(Unpublished::Read(error) | Unpublished::Fold(error)) => {
+                        return Err(DecideError::Store(error))
+                    }
+                    Err(Unpublished::Rejected(error)) => return Err(DecideError::Rejected(error)),
+                }
             }
-            Attempt::DecideAgain(error) => {
+        };
+        let kept = decided.clone();
+        match source.publish(decided).await {
+            Ok(events) => return Ok(events),
+            Err(error) if last => return Err(DecideError::Store(error)),
+            // What was read changed, and the events are not stored (a
+            // stored retry would have been recognised): decide again.
+            Err(error) if error.should_decide_again() => {
                 tracing::debug!(attempt, %error, "deciding again");
             }
-            Attempt::Republish(error) => {
-                tracing::debug!(attempt, %error, "publishing the same events again");
-                pending = Some(decided);
+            Err(error) if error.is_retryable() => {
+                // A failed republish that wrote nothing says nothing about the
+                // first publish: the events may still be stored.
+                if error.write_outcome() == WriteOutcome::Unknown || republishing {
+                    tracing::debug!(attempt, %error, "publishing the same events again");
+                    unknown = Some(kept);
+                } else {
+                    tracing::debug!(attempt, %error, "deciding again");
+                }
             }
+            Err(error) => return Err(DecideError::Store(error)),
         }
+        tokio::time::sleep(options.pause(attempt)).await;
+        attempt += 1;
     }
-    unreachable!("the last attempt returns")
 }
 
 impl StreamHandle {

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -32,12 +33,42 @@ pub enum WriteOutcome {
 
 /// Everything that can go wrong in eventblocks.
 ///
+/// Every crate of eventblocks returns this one type — the event store, the
+/// decision helper's store errors, projectors, projection stores and the
+/// projection runner — so a timeout, an unmet condition or a stopped runner
+/// is matched the same way wherever the call was made.
+///
 /// Match on the variant to decide what to do: fix the input
 /// ([`Error::InvalidInput`]), re-read and decide again ([`Error::UnmetCondition`]),
 /// retry ([`Error::Conflict`], [`Error::Unavailable`], [`Error::Timeout`]; see
 /// [`Error::is_retryable`]), stop processing a partition whose lease was lost
 /// ([`Error::Fenced`]) or give up ([`Error::EventIdConflict`],
-/// [`Error::Corrupt`], [`Error::Backend`]).
+/// [`Error::Corrupt`], [`Error::Backend`]). The predicates
+/// ([`Error::is_timeout`], [`Error::is_unmet_condition`],
+/// [`Error::is_stopped`], …) say the same without naming fields; the error
+/// that caused another is its [`source`](StdError::source).
+///
+/// ```
+/// use std::time::Duration;
+/// use eventblocks_core::{Error, EventStore, NewEvent, WriteCondition};
+/// use eventblocks_memory::MemoryAdapter;
+/// use serde_json::json;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let store = EventStore::new(MemoryAdapter::new());
+/// let stream = store.stream("accounts", "acc-1")?;
+/// let opened = NewEvent::new("opened", &json!({}))?;
+/// stream.publish([opened], WriteCondition::StreamIsEmpty).await?;
+/// let again = NewEvent::new("opened", &json!({}))?;
+/// match stream.publish([again], WriteCondition::StreamIsEmpty).await {
+///     Err(Error::UnmetCondition { found, .. }) => assert_eq!(found, Some(0)),
+///     Err(error) if error.is_timeout() => { /* try again later */ }
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -169,6 +200,81 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+
+    /// A projector's handler failed on an event (its error is the source).
+    #[error("projector {projector} failed on event {event} (sequence number {sequence_number})")]
+    Handler {
+        /// The projector's name.
+        projector: String,
+        /// The event's name.
+        event: String,
+        /// The event's sequence number.
+        sequence_number: u64,
+        /// What the handler reported.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A projector has no handler for an event and is configured to fail.
+    #[error("projector {projector} has no handler for event {event} (sequence number {sequence_number})")]
+    NoHandler {
+        /// The projector's name.
+        projector: String,
+        /// The event's name.
+        event: String,
+        /// The event's sequence number.
+        sequence_number: u64,
+    },
+
+    /// A search that should select one projection selected more than one. It
+    /// reads no more than two, so there may be more.
+    #[error(
+        "the search matches more than one projection: at least {}/{} and {}/{}",
+        first.0, first.1, second.0, second.1
+    )]
+    SeveralMatches {
+        /// The name and id of the first projection found, in the search's
+        /// order.
+        first: (String, String),
+        /// The name and id of the second.
+        second: (String, String),
+    },
+
+    /// A consumer was started with another number of partitions than its
+    /// checkpoints were made with. Nothing was processed.
+    #[error(
+        "consumer {consumer} runs with {recorded} partition(s), not {requested}: its checkpoints \
+         hold only for that number; run it with {recorded}, or stop every instance and run \
+         under a new consumer name, which processes the source again from the start (the \
+         projections skip the events they have applied)"
+    )]
+    PartitionCount {
+        /// The consumer.
+        consumer: Name,
+        /// The number of partitions recorded for it.
+        recorded: u64,
+        /// The number the consumer was started with.
+        requested: u32,
+    },
+
+    /// A projection runner has stopped, so what was asked of it (waiting for
+    /// it to reach an event, say) cannot happen. `source` is the error that
+    /// stopped it, shared by everyone who asks; `None` when it was shut down.
+    #[error("the projection runner of {runner} has stopped: {}", describe_stop(source.as_deref()))]
+    Stopped {
+        /// The runner's projector.
+        runner: String,
+        /// The error that stopped it; `None` when it was shut down.
+        #[source]
+        source: Option<Arc<Error>>,
+    },
+}
+
+fn describe_stop(cause: Option<&Error>) -> String {
+    match cause {
+        None => "it was shut down".to_owned(),
+        Some(cause) => cause.to_string(),
+    }
 }
 
 fn describe_position(position: Option<u64>) -> String {
@@ -243,6 +349,31 @@ impl Error {
     /// was taken over.
     pub fn is_fenced(&self) -> bool {
         matches!(self, Self::Fenced { .. })
+    }
+
+    /// Whether this is an [`Error::Timeout`]: an operation, a wait for a
+    /// connection or a wait for a runner took longer than allowed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// Whether this is an [`Error::Stopped`]: a runner the call depended on
+    /// has stopped.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, Self::Stopped { .. })
+    }
+
+    /// The error that stopped a runner, for an [`Error::Stopped`] that one
+    /// stopped (not a shut down): what `run` failed with, what every waiter
+    /// is told.
+    pub fn stop_cause(&self) -> Option<&Error> {
+        match self {
+            Self::Stopped {
+                source: Some(cause),
+                ..
+            } => Some(cause),
+            _ => None,
+        }
     }
 
     /// Whether this is an [`Error::InvalidInput`].

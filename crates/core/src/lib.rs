@@ -55,3 +55,10 @@ pub use write::{
 
 /// Re-exported so adapters implement [`StorageAdapter`] with the same version.
 pub use async_trait::async_trait;
+/// The time types of events' timestamps ([`NewEvent::with_occurred_at`],
+/// [`StoredEvent::observed_at`]), re-exported so callers use the same
+/// version of `chrono`.
+pub use chrono::{DateTime, Utc};
+/// The type of event ids ([`NewEvent::with_id`], [`StoredEvent::id`]),
+/// re-exported so callers use the same version of `uuid`.
+pub use uuid::Uuid;

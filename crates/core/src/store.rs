@@ -332,6 +332,13 @@ pub struct LogHandle {
 }
 
 impl LogHandle {
+    /// The log's identifier (there is one log per store), as
+    /// [`StreamHandle::identifier`] and [`CategoryHandle::identifier`] give
+    /// theirs: what to pass wherever an [`EventSourceIdentifier`] is taken.
+    pub fn identifier(&self) -> &LogIdentifier {
+        &LogIdentifier
+    }
+
     /// Publishes to streams of any categories in one atomic save, each with
     /// its own condition: all or nothing. Returns the stored events in the
     /// order of `writes`. Saves spanning categories need an adapter offering

@@ -168,7 +168,14 @@ impl SubscriptionOptions {
         Ok(())
     }
 
-    fn scan_query(&self, after: Option<u64>) -> ScanQuery {
+    /// A scan of the events this subscription delivers: its name filters,
+    /// and nothing else (no start, no limit). A consumer uses it to read
+    /// what its subscription would, between two sequence numbers, say.
+    pub fn scan_query(&self) -> ScanQuery {
+        self.names.clone()
+    }
+
+    fn page_query(&self, after: Option<u64>) -> ScanQuery {
         let query = self.names.clone().limit(self.page_size);
         match after {
             Some(after) => query.after(after),
@@ -193,7 +200,7 @@ pub(crate) fn subscribe(
         None => options.after,
     };
     // Validate the target and names once, up front.
-    ScanRequest::new(target.clone(), options.scan_query(start))?;
+    ScanRequest::new(target.clone(), options.page_query(start))?;
     // Ask for wake-ups before the first scan, so nothing committed during it is
     // missed.
     let wake_ups = adapter.wake_ups();
@@ -259,7 +266,7 @@ impl Follower {
     async fn fetch(&mut self) -> Result<bool> {
         let request = ScanRequest::new(
             self.target.clone(),
-            self.options.scan_query(self.checkpoint),
+            self.options.page_query(self.checkpoint),
         )?;
         let page: Vec<StoredEvent> = self.adapter.scan(request).try_collect().await?;
         if page.is_empty() {

@@ -6,11 +6,9 @@
 //! ```
 //! use eventblocks_core::{BoxError, EventStore, StoredEvent, StreamIdentifier, WriteCondition};
 //! use eventblocks_core::NewEvent;
-//! use eventblocks_memory::MemoryAdapter;
-//! use eventblocks_projection::query::{Field, Filter, Operator, Search};
-//! use eventblocks_projection::{
-//!     Handled, MemoryProjectionStore, ProjectionStore, Projector, Tracked,
-//! };
+//! use eventblocks_memory::{MemoryAdapter, MemoryProjectionStore};
+//! use eventblocks_projection::query::{Field, Filter, Search};
+//! use eventblocks_projection::{Handled, ProjectionStore, Projector, Tracked};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Debug, Default, Serialize, Deserialize)]
@@ -80,26 +78,38 @@
 //!
 //! let projections = ProjectionStore::new(MemoryProjectionStore::new());
 //! projections.save(&projection).await?;
-//! let found = projections
-//!     .search(&Search::new().filter(Filter::new(
-//!         Field::state("email")?,
-//!         Operator::Equal,
-//!         "joe.bloggs@example.com",
-//!     )?))
-//!     .await?;
-//! assert_eq!(found.projections[0].id, "joe.bloggs");
+//!
+//! // Loads and searches go through the projector: typed state and metadata.
+//! let joe = projections.load(&ProfileProjector, "joe.bloggs").await?.expect("saved");
+//! assert_eq!(joe.state.email.as_deref(), Some("joe.bloggs@example.com"));
+//! let by_email = Search::new().filter(Filter::equal(Field::state("email"), "joe.bloggs@example.com"));
+//! let found = projections.search(&ProfileProjector, &by_email).await?;
+//! assert_eq!(found.projections[0].state.name.as_deref(), Some("Joe Bloggs"));
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! Projections are kept in a [`ProjectionStore`] over a
-//! [`ProjectionStorageAdapter`]: [`MemoryProjectionStore`] here, and
+//! [`ProjectionStorageAdapter`]. Each backend's crate holds its stores — its
+//! checkpoint store and its projection store side by side:
+//! `eventblocks_memory::MemoryProjectionStore` here, and
 //! `PostgresProjectionStore` in `eventblocks-postgres`, which shares that crate's
 //! connection pool, migrations and error mapping. Searches use the
 //! [`query`] language and give the same results on every adapter, sorts by
 //! trigram similarity ([`query::Sort::similar_to`], PostgreSQL's `pg_trgm`)
-//! included. [`ProjectionStore::find_one`] gives the one projection a
+//! included. [`ProjectionStore::load`], [`ProjectionStore::search`] and
+//! [`ProjectionStore::find_one`] take the projector whose projections they
+//! read and give its typed state and metadata; the `_stored` forms give any
+//! projector's as JSON. [`ProjectionStore::find_one`] gives the one projection a
 //! search's filters select, or [`Error::SeveralMatches`].
+//!
+//! # Errors
+//!
+//! Everything here fails with [`eventblocks_core::Error`] (re-exported as
+//! [`Error`]), the one error type of every eventblocks crate: a projector's
+//! handler failing ([`Error::Handler`]), a projection store timing out
+//! ([`Error::Timeout`]) and a runner that has stopped ([`Error::Stopped`])
+//! are matched the same way as the event store's own errors.
 //!
 //! A store keeps one projection per projector name and source, whatever its
 //! id (an id may change with the state), and an id names one projection of a
@@ -113,8 +123,6 @@
 //! beyond `u64::MAX`, a decimal an `f64` would round), besides what
 //! [`eventblocks_core::Json`] refuses for event payloads.
 
-mod error;
-mod memory;
 mod metadata;
 mod number;
 mod projection;
@@ -124,10 +132,11 @@ mod runner;
 mod store;
 pub mod value;
 
-pub use error::{Error, Result};
-pub use memory::MemoryProjectionStore;
+/// The one error type of eventblocks, [`eventblocks_core::Error`], and its
+/// `Result`.
+pub use eventblocks_core::{Error, Result};
 pub use metadata::{ProjectionMetadata, Tracked};
 pub use projection::{Projection, StoredProjection};
 pub use projector::{Handled, MissingHandler, Projector};
-pub use runner::{ErrorPolicy, ProjectionRunner, MAX_PARTITIONS};
+pub use runner::{ErrorPolicy, ProjectionRunner, RunnerStatus, MAX_PARTITIONS};
 pub use store::{ProjectionStorageAdapter, ProjectionStore};

@@ -2,12 +2,13 @@
 
 use std::future::Future;
 
-use eventblocks_core::{BoxError, EventSourceIdentifier, EventStore, ScanQuery, StoredEvent};
+use eventblocks_core::{
+    BoxError, Error, EventSourceIdentifier, EventStore, Result, ScanQuery, StoredEvent,
+};
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
 use crate::metadata::ProjectionMetadata;
 use crate::projection::Projection;
 
@@ -91,38 +92,101 @@ pub trait Projector: Send + Sync {
         }
     }
 
-    /// Folds one more event into `projection`, updating its metadata and id.
+    /// Folds one more event into `state` alone, as a fold does (an event
+    /// without a handler fails or is skipped as
+    /// [`Projector::missing_handler`] says).
     ///
     /// # Errors
     /// [`Error::Handler`] if the handler fails; [`Error::NoHandler`] if there is
     /// none and the projector is configured to fail.
+    fn evolve(&self, state: &mut Self::State, event: &StoredEvent) -> Result<()> {
+        let describe = || (self.name().to_owned(), event.name.to_string());
+        match self.apply(state, event) {
+            Ok(Handled::Applied) => Ok(()),
+            Ok(Handled::NoHandler) if self.missing_handler() == MissingHandler::Ignore => Ok(()),
+            Ok(Handled::NoHandler) => {
+                let (projector, event_name) = describe();
+                Err(Error::NoHandler {
+                    projector,
+                    event: event_name,
+                    sequence_number: event.sequence_number,
+                })
+            }
+            Err(source) => {
+                let (projector, event_name) = describe();
+                Err(Error::Handler {
+                    projector,
+                    event: event_name,
+                    sequence_number: event.sequence_number,
+                    source,
+                })
+            }
+        }
+    }
+
+    /// [`Projector::evolve`] as a closure: the fold a decision takes, so a
+    /// command decides on the very state its projection shows.
+    ///
+    /// ```
+    /// use eventblocks_core::{BoxError, DecideOptions, EventStore, NewEvent, StoredEvent};
+    /// use eventblocks_memory::MemoryAdapter;
+    /// use eventblocks_projection::{Handled, Projector};
+    /// use serde_json::json;
+    ///
+    /// /// An account's balance in cents.
+    /// struct Balance;
+    ///
+    /// impl Projector for Balance {
+    ///     type State = i64;
+    ///     type Metadata = ();
+    ///     fn name(&self) -> &str { "balance" }
+    ///     fn initial_state(&self) -> i64 { 0 }
+    ///     fn apply(&self, cents: &mut i64, event: &StoredEvent) -> Result<Handled, BoxError> {
+    ///         let amount: i64 = event.payload_as()?;
+    ///         match event.name.as_str() {
+    ///             "deposited" => *cents += amount,
+    ///             "withdrawn" => *cents -= amount,
+    ///             _ => return Ok(Handled::NoHandler),
+    ///         }
+    ///         Ok(Handled::Applied)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = EventStore::new(MemoryAdapter::new());
+    /// let account = store.stream("accounts", "acc-1")?;
+    /// let withdraw = |amount: i64| {
+    ///     account.decide(Balance.initial_state(), Balance.folder(), move |cents: &i64| {
+    ///         if *cents < amount {
+    ///             return Err("insufficient funds");
+    ///         }
+    ///         Ok(vec![NewEvent::new("withdrawn", &json!(amount)).expect("a number")])
+    ///     }, DecideOptions::default())
+    /// };
+    /// assert!(withdraw(10).await.is_err());
+    /// account.publish([NewEvent::new("deposited", &json!(25))?], eventblocks_core::WriteCondition::NoCondition).await?;
+    /// assert_eq!(withdraw(10).await.map_err(|e| e.to_string())?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn folder(&self) -> impl FnMut(&mut Self::State, &StoredEvent) -> Result<()> + Send + '_
+    where
+        Self: Sized,
+    {
+        move |state, event| self.evolve(state, event)
+    }
+
+    /// Folds one more event into `projection`, updating its metadata and id.
+    ///
+    /// # Errors
+    /// As [`Projector::evolve`].
     fn apply_event(
         &self,
         projection: &mut Projection<Self::State, Self::Metadata>,
         event: &StoredEvent,
     ) -> Result<()> {
-        let describe = || (self.name().to_owned(), event.name.to_string());
-        match self.apply(&mut projection.state, event) {
-            Ok(Handled::Applied) => {}
-            Ok(Handled::NoHandler) if self.missing_handler() == MissingHandler::Ignore => {}
-            Ok(Handled::NoHandler) => {
-                let (projector, event_name) = describe();
-                return Err(Error::NoHandler {
-                    projector,
-                    event: event_name,
-                    sequence_number: event.sequence_number,
-                });
-            }
-            Err(source) => {
-                let (projector, event_name) = describe();
-                return Err(Error::Handler {
-                    projector,
-                    event: event_name,
-                    sequence_number: event.sequence_number,
-                    source,
-                });
-            }
-        }
+        self.evolve(&mut projection.state, event)?;
         projection.metadata.record(event);
         projection.id = self.id(&projection.state, &projection.source);
         Ok(())

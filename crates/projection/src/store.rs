@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventblocks_core::{EventSourceIdentifier, Fence, Result};
+use eventblocks_core::{Error, EventSourceIdentifier, Fence, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::Error;
 use crate::projection::{Projection, StoredProjection};
+use crate::projector::Projector;
 use crate::query::{Field, Filter, Operator, Page, Search};
 
 /// What a projection storage backend implements. Searches arrive validated
@@ -73,7 +73,57 @@ eventblocks_core::__forward_trait!(ProjectionStorageAdapter, [Arc, Box] {
     async fn count(&self, filters: &[Filter]) -> Result<u64>;
 });
 
-/// The facade applications use: typed saves and loads, searches.
+/// The facade applications use: saves, and loads and searches typed by the
+/// projector whose projections they read.
+///
+/// ```
+/// use eventblocks_core::{BoxError, EventStore, NewEvent, StoredEvent, WriteCondition};
+/// use eventblocks_memory::{MemoryAdapter, MemoryProjectionStore};
+/// use eventblocks_projection::query::{Field, Filter, Operator, Search, Sort};
+/// use eventblocks_projection::{Handled, ProjectionStore, Projector, Tracked};
+/// use serde_json::json;
+///
+/// /// How many events each stream holds.
+/// struct Counts;
+///
+/// impl Projector for Counts {
+///     type State = u64;
+///     type Metadata = Tracked;
+///     fn name(&self) -> &str { "counts" }
+///     fn initial_state(&self) -> u64 { 0 }
+///     fn apply(&self, count: &mut u64, _: &StoredEvent) -> Result<Handled, BoxError> {
+///         *count += 1;
+///         Ok(Handled::Applied)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> eventblocks_core::Result<()> {
+/// let events = EventStore::new(MemoryAdapter::new());
+/// let projections = ProjectionStore::new(MemoryProjectionStore::new());
+/// for (stream, count) in [("a", 1), ("b", 3)] {
+///     let stream = events.stream("things", stream)?;
+///     for _ in 0..count {
+///         let event = NewEvent::new("happened", &json!({}))?;
+///         stream.publish([event], WriteCondition::NoCondition).await?;
+///     }
+///     projections.save(&Counts.project(&events, stream.identifier().clone()).await?).await?;
+/// }
+///
+/// // Typed state and metadata, by the projector:
+/// let b = projections.load(&Counts, "b").await?.expect("saved");
+/// assert_eq!((b.state, b.metadata.events), (3, 3));
+///
+/// // Typed search results, among the projector's projections:
+/// let busy = Search::new()
+///     .filter(Filter::new(Field::metadata("events"), Operator::GreaterThan, 1))
+///     .sort(Sort::descending(Field::Id));
+/// let page = projections.search(&Counts, &busy).await?;
+/// let found: Vec<(&str, u64)> = page.projections.iter().map(|p| (p.id.as_str(), p.state)).collect();
+/// assert_eq!(found, [("b", 3)]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ProjectionStore {
     adapter: Arc<dyn ProjectionStorageAdapter>,
@@ -101,8 +151,9 @@ impl ProjectionStore {
     ///
     /// ```
     /// use eventblocks_core::{Error, StreamIdentifier};
-    /// use eventblocks_projection::{MemoryProjectionStore, Projection, ProjectionStore};
-    /// use serde_json::{json, Value};
+    /// use eventblocks_memory::MemoryProjectionStore;
+    /// use eventblocks_projection::{Projection, ProjectionStore};
+    /// use serde_json::json;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> eventblocks_core::Result<()> {
@@ -119,14 +170,14 @@ impl ProjectionStore {
     /// store.save(&order("order-1", 3)?).await?;
     /// let taken = store.save(&order("order-2", 5)?).await;
     /// assert!(matches!(taken, Err(Error::InvalidInput { .. })));
-    /// let kept: Option<Projection<Value, Value>> = store.load("totals", "order").await?;
+    /// let kept = store.load_stored("totals", "order").await?;
     /// assert_eq!(kept, Some(order("order-1", 3)?));
     /// # Ok(())
     /// # }
     /// ```
     ///
     /// # Errors
-    /// [`eventblocks_core::Error::InvalidInput`] if it cannot be stored (see
+    /// [`Error::InvalidInput`] if it cannot be stored (see
     /// [`Projection::to_stored`]) or its id already names the projection of
     /// another source; backend failures.
     pub async fn save<State: Serialize, Metadata: Serialize>(
@@ -142,7 +193,8 @@ impl ProjectionStore {
     ///
     /// ```
     /// use eventblocks_core::{Error, Fence, Name, StreamIdentifier};
-    /// use eventblocks_projection::{MemoryProjectionStore, Projection, ProjectionStore};
+    /// use eventblocks_memory::MemoryProjectionStore;
+    /// use eventblocks_projection::{Projection, ProjectionStore};
     /// use serde_json::json;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -165,8 +217,8 @@ impl ProjectionStore {
     /// ```
     ///
     /// # Errors
-    /// [`eventblocks_core::Error::Fenced`] if `fence` is older than the newest
-    /// token seen for its partition; as [`ProjectionStore::save`].
+    /// [`Error::Fenced`] if `fence` is older than the newest token seen for
+    /// its partition; as [`ProjectionStore::save`].
     pub async fn save_fenced<State: Serialize, Metadata: Serialize>(
         &self,
         projection: &Projection<State, Metadata>,
@@ -177,50 +229,78 @@ impl ProjectionStore {
             .await
     }
 
-    /// The projection `name` keeps under `id`.
+    /// The projection `projector` keeps under `id`, with its typed state and
+    /// metadata.
     ///
     /// # Errors
-    /// [`eventblocks_core::Error::InvalidInput`] if it does not fit the types;
-    /// backend failures.
-    pub async fn load<State: DeserializeOwned, Metadata: DeserializeOwned>(
+    /// [`Error::InvalidInput`] if the stored state or metadata does not fit
+    /// the projector's types; backend failures.
+    pub async fn load<P: Projector>(
         &self,
-        name: &str,
+        projector: &P,
         id: &str,
-    ) -> Result<Option<Projection<State, Metadata>>> {
-        let search = Search::new()
-            .filter(Filter::new(Field::Name, Operator::Equal, name)?)
-            .filter(Filter::new(Field::Id, Operator::Equal, id)?)
-            .limit(1);
-        self.first(search).await
+    ) -> Result<Option<Projection<P::State, P::Metadata>>> {
+        typed(self.load_stored(projector.name(), id).await?)
     }
 
-    /// The projection `name` keeps for `source` (there is at most one).
+    /// The projection `projector` keeps for `source` (there is at most one),
+    /// with its typed state and metadata.
     ///
     /// # Errors
     /// As [`ProjectionStore::load`].
-    pub async fn locate<State: DeserializeOwned, Metadata: DeserializeOwned>(
+    pub async fn locate<P: Projector>(
         &self,
+        projector: &P,
         source: &EventSourceIdentifier,
-        name: &str,
-    ) -> Result<Option<Projection<State, Metadata>>> {
-        let search = Search::new()
-            .filter(Filter::new(Field::Name, Operator::Equal, name)?)
-            .filter(Filter::new(Field::Source, Operator::Equal, source)?)
-            .limit(1);
-        self.first(search).await
+    ) -> Result<Option<Projection<P::State, P::Metadata>>> {
+        typed(self.locate_stored(projector.name(), source).await?)
     }
 
-    /// The one projection passing `search`'s filters, `None` when none does.
+    /// One page of `projector`'s projections passing `search` (its filters,
+    /// and one more on the projector's name), typed.
+    ///
+    /// # Errors
+    /// As [`ProjectionStore::search_stored`]; [`Error::InvalidInput`] if a
+    /// projection does not fit the projector's types.
+    pub async fn search<P: Projector>(
+        &self,
+        projector: &P,
+        search: &Search,
+    ) -> Result<Page<Projection<P::State, P::Metadata>>> {
+        let named = search.clone().filter(named(projector.name()));
+        self.search_stored(&named).await?.into_typed()
+    }
+
+    /// The one projection of `projector` passing `search`'s filters, typed;
+    /// `None` when none does.
     ///
     /// Only the filters decide: the search's page size and paging are
     /// ignored, and its sort order only tells which two projections an
     /// [`Error::SeveralMatches`] names. It reads at most two projections.
     ///
     /// ```
-    /// use eventblocks_core::StreamIdentifier;
-    /// use eventblocks_projection::query::{Field, Filter, Operator, Search};
-    /// use eventblocks_projection::{Error, MemoryProjectionStore, Projection, ProjectionStore};
-    /// use serde_json::{json, Value};
+    /// use eventblocks_core::{BoxError, Error, StoredEvent, StreamIdentifier};
+    /// use eventblocks_memory::MemoryProjectionStore;
+    /// use eventblocks_projection::query::{Field, Filter, Search};
+    /// use eventblocks_projection::{Handled, Projection, ProjectionStore, Projector};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Profile { email: String, plan: String }
+    ///
+    /// struct Profiles;
+    ///
+    /// impl Projector for Profiles {
+    ///     type State = Profile;
+    ///     type Metadata = ();
+    ///     fn name(&self) -> &str { "profile" }
+    ///     fn initial_state(&self) -> Profile {
+    ///         Profile { email: String::new(), plan: "free".to_owned() }
+    ///     }
+    ///     fn apply(&self, _: &mut Profile, _: &StoredEvent) -> Result<Handled, BoxError> {
+    ///         Ok(Handled::NoHandler)
+    ///     }
+    /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Error> {
@@ -231,24 +311,20 @@ impl ProjectionStore {
     ///             id: id.to_owned(),
     ///             name: "profile".to_owned(),
     ///             source: StreamIdentifier::new("profiles", id)?.into(),
-    ///             state: json!({ "email": email, "plan": "free" }),
-    ///             metadata: json!({}),
+    ///             state: Profile { email: email.to_owned(), plan: "free".to_owned() },
+    ///             metadata: (),
     ///         })
     ///         .await?;
     /// }
-    /// let by = |path: &str, value: &str| -> eventblocks_core::Result<Search> {
-    ///     Ok(Search::new().filter(Filter::new(Field::state(path)?, Operator::Equal, value)?))
-    /// };
+    /// let by = |path: &str, value: &str| Search::new().filter(Filter::equal(Field::state(path), value));
     ///
-    /// let joe = store
-    ///     .find_one::<Value, Value>(&by("email", "joe@example.com")?)
-    ///     .await?;
-    /// assert_eq!(joe.map(|joe| joe.id).as_deref(), Some("joe"));
+    /// let joe = store.find_one(&Profiles, &by("email", "joe@example.com")).await?;
+    /// assert_eq!(joe.map(|joe| joe.state.email).as_deref(), Some("joe@example.com"));
     ///
-    /// let nobody = store.find_one::<Value, Value>(&by("email", "x@example.com")?).await?;
+    /// let nobody = store.find_one(&Profiles, &by("email", "x@example.com")).await?;
     /// assert!(nobody.is_none());
     ///
-    /// let several = store.find_one::<Value, Value>(&by("plan", "free")?).await;
+    /// let several = store.find_one(&Profiles, &by("plan", "free")).await;
     /// assert!(matches!(several, Err(Error::SeveralMatches { .. })));
     /// # Ok(())
     /// # }
@@ -256,14 +332,64 @@ impl ProjectionStore {
     ///
     /// # Errors
     /// [`Error::SeveralMatches`] when more than one projection passes the
-    /// filters; [`Error::Store`] holding
-    /// [`eventblocks_core::Error::InvalidInput`] for an invalid search (see
+    /// filters; [`Error::InvalidInput`] for an invalid search (see
     /// [`Search::validate`]) or a projection that does not fit the types, and
     /// backend failures.
-    pub async fn find_one<State: DeserializeOwned, Metadata: DeserializeOwned>(
+    pub async fn find_one<P: Projector>(
         &self,
+        projector: &P,
         search: &Search,
-    ) -> crate::Result<Option<Projection<State, Metadata>>> {
+    ) -> Result<Option<Projection<P::State, P::Metadata>>> {
+        let named = search.clone().filter(named(projector.name()));
+        typed(self.find_one_stored(&named).await?)
+    }
+
+    /// The projection `name` keeps under `id`, its state and metadata as
+    /// JSON: for tools that read projections of any projector.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn load_stored(&self, name: &str, id: &str) -> Result<Option<StoredProjection>> {
+        let search = Search::new()
+            .filter(named(name))
+            .filter(Filter::equal(Field::Id, id))
+            .limit(1);
+        Ok(self.search_stored(&search).await?.projections.pop())
+    }
+
+    /// The projection `name` keeps for `source`, as JSON.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn locate_stored(
+        &self,
+        name: &str,
+        source: &EventSourceIdentifier,
+    ) -> Result<Option<StoredProjection>> {
+        let search = Search::new()
+            .filter(named(name))
+            .filter(Filter::equal(Field::Source, source))
+            .limit(1);
+        Ok(self.search_stored(&search).await?.projections.pop())
+    }
+
+    /// One page of the projections (of any projector) passing `search`, as
+    /// JSON.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an invalid search (see
+    /// [`Search::validate`]); backend failures.
+    pub async fn search_stored(&self, search: &Search) -> Result<Page> {
+        search.validate()?;
+        self.adapter.search(search).await
+    }
+
+    /// The one projection (of any projector) passing `search`'s filters, as
+    /// JSON, as [`ProjectionStore::find_one`] finds it.
+    ///
+    /// # Errors
+    /// As [`ProjectionStore::find_one`].
+    pub async fn find_one_stored(&self, search: &Search) -> Result<Option<StoredProjection>> {
         let first_two = search
             .sort_keys()
             .iter()
@@ -276,45 +402,38 @@ impl ProjectionStore {
             .fold(first_two, |first_two, filter| {
                 first_two.filter(filter.clone())
             });
-        let page = self.search(&first_two).await?;
+        let mut page = self.search_stored(&first_two).await?;
         match page.projections.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.to_typed()?)),
-            [first, second, ..] => Err(Error::SeveralMatches {
-                first: (first.name.clone(), first.id.clone()),
-                second: (second.name.clone(), second.id.clone()),
-            }),
+            [_, _, ..] => {
+                let second = page.projections.swap_remove(1);
+                let first = page.projections.swap_remove(0);
+                Err(Error::SeveralMatches {
+                    first: (first.name, first.id),
+                    second: (second.name, second.id),
+                })
+            }
+            _ => Ok(page.projections.pop()),
         }
     }
 
-    async fn first<State: DeserializeOwned, Metadata: DeserializeOwned>(
-        &self,
-        search: Search,
-    ) -> Result<Option<Projection<State, Metadata>>> {
-        let page = self.search(&search).await?;
-        page.projections
-            .first()
-            .map(StoredProjection::to_typed)
-            .transpose()
-    }
-
-    /// One page of a search.
+    /// How many projections (of any projector) pass every filter.
     ///
     /// # Errors
-    /// [`eventblocks_core::Error::InvalidInput`] for an invalid search (see
-    /// [`Search::validate`]); backend failures.
-    pub async fn search(&self, search: &Search) -> Result<Page> {
-        search.validate()?;
-        self.adapter.search(search).await
-    }
-
-    /// How many projections pass every filter.
-    ///
-    /// # Errors
-    /// [`eventblocks_core::Error::InvalidInput`] for more than
+    /// [`Error::InvalidInput`] for an invalid filter or more than
     /// [`MAX_FILTERS`](crate::query::MAX_FILTERS) filters; backend failures.
     pub async fn count(&self, filters: &[Filter]) -> Result<u64> {
         crate::query::check_filters(filters)?;
         self.adapter.count(filters).await
     }
+}
+
+/// The filter on a projector's name.
+fn named(name: &str) -> Filter {
+    Filter::new(Field::Name, Operator::Equal, name)
+}
+
+fn typed<State: DeserializeOwned, Metadata: DeserializeOwned>(
+    stored: Option<StoredProjection>,
+) -> Result<Option<Projection<State, Metadata>>> {
+    stored.as_ref().map(StoredProjection::to_typed).transpose()
 }

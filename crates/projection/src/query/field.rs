@@ -34,23 +34,26 @@ impl Field {
     /// `"lines.0.sku"` (on an array a segment is an index; negative counts from
     /// the end).
     ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for an empty path or segment, a NUL character, or
-    /// more than [`MAX_PATH_SEGMENTS`] segments.
-    pub fn state(path: &str) -> Result<Self> {
-        Ok(Self::State(parse_path(path)?))
+    /// The path is checked when a search or count using the field runs,
+    /// before any I/O: an empty path or segment, a NUL character, or more
+    /// than [`MAX_PATH_SEGMENTS`] segments is [`Error::InvalidInput`] there
+    /// (see [`Field::validate`]).
+    pub fn state(path: &str) -> Self {
+        Self::State(split_path(path))
     }
 
     /// A path into the metadata, as [`Field::state`].
-    ///
-    /// # Errors
-    /// As [`Field::state`].
-    pub fn metadata(path: &str) -> Result<Self> {
-        Ok(Self::Metadata(parse_path(path)?))
+    pub fn metadata(path: &str) -> Self {
+        Self::Metadata(split_path(path))
     }
 
-    /// Checks a field built directly from its variants.
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the field's path, as every search and count does before it
+    /// runs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty path or segment, a NUL character,
+    /// or more than [`MAX_PATH_SEGMENTS`] segments.
+    pub fn validate(&self) -> Result<()> {
         match self {
             Self::State(path) | Self::Metadata(path) => check_segments(path),
             Self::Id | Self::Name | Self::Source => Ok(()),
@@ -86,10 +89,8 @@ impl fmt::Display for Field {
     }
 }
 
-fn parse_path(path: &str) -> Result<Vec<String>> {
-    let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
-    check_segments(&segments)?;
-    Ok(segments)
+fn split_path(path: &str) -> Vec<String> {
+    path.split('.').map(str::to_owned).collect()
 }
 
 fn check_segments(segments: &[String]) -> Result<()> {

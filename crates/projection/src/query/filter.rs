@@ -1,5 +1,7 @@
-//! Filters: a field, an operator and a value, checked when built.
+//! Filters: a field, an operator and a value, checked when built and
+//! refused, if invalid, when a search or count runs.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use eventblocks_core::{Error, EventSourceIdentifier, Result};
@@ -71,6 +73,17 @@ pub struct Filter {
     operator: Operator,
     value: Value,
     pattern: Option<Pattern>,
+    /// Why the filter cannot run, found when it was built; reported by
+    /// [`Filter::validate`] when a search or count runs.
+    invalid: Option<Invalid>,
+}
+
+/// An invalid filter's field and reason (an [`Error::InvalidInput`] kept
+/// until a search reports it).
+#[derive(Debug, Clone)]
+struct Invalid {
+    field: Cow<'static, str>,
+    reason: Cow<'static, str>,
 }
 
 impl Filter {
@@ -79,26 +92,70 @@ impl Filter {
     /// Regular expressions are those of the query dialect (see
     /// [`Pattern`](super::Pattern) and [the `query` module](super#regular-expressions)).
     ///
-    /// # Errors
-    /// [`Error::InvalidInput`] when the value does not fit the operator (a
-    /// comparison needs a number, string or boolean; `In` an array of at most
-    /// [`MAX_IN_VALUES`] values; the regular expression operators a pattern of
-    /// the dialect within its limits), when an id or name filter is given a
-    /// value of another kind than a string, when a source filter uses anything
-    /// but equality or `In`, when a string holds a NUL character, or when the
-    /// value nests deeper than [`MAX_VALUE_DEPTH`].
-    pub fn new(field: Field, operator: Operator, value: impl Serialize) -> Result<Self> {
-        field.validate()?;
-        let value = serde_json::to_value(value)
-            .map_err(|e| Error::invalid("filter value", format!("cannot be serialised: {e}")))?;
-        check_value(&value, 0)?;
-        let pattern = check_operands(&field, operator, &value)?;
-        Ok(Self {
+    /// Building a filter never fails: it is checked here, and a search or
+    /// count that holds an invalid filter is refused with
+    /// [`Error::InvalidInput`] before any I/O (see [`Filter::validate`]).
+    pub fn new(field: Field, operator: Operator, value: impl Serialize) -> Self {
+        let (value, checked) = match serde_json::to_value(value) {
+            Ok(value) => {
+                let checked = check(&field, operator, &value);
+                (value, checked)
+            }
+            Err(e) => (
+                Value::Null,
+                Err(Error::invalid(
+                    "filter value",
+                    format!("cannot be serialised: {e}"),
+                )),
+            ),
+        };
+        let (pattern, invalid) = match checked {
+            Ok(pattern) => (pattern, None),
+            Err(error) => (None, Some(Invalid::from(error))),
+        };
+        Self {
             field,
             operator,
             value,
             pattern,
-        })
+            invalid,
+        }
+    }
+
+    /// `field` equal to `value` ([`Operator::Equal`]).
+    pub fn equal(field: Field, value: impl Serialize) -> Self {
+        Self::new(field, Operator::Equal, value)
+    }
+
+    /// Whether the filter can run: every search and count checks its filters
+    /// with this before any I/O.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the field's path is invalid (see
+    /// [`Field::validate`]), when the value cannot be serialised or does not
+    /// fit the operator (a comparison needs a number, string or boolean; `In`
+    /// an array of at most [`MAX_IN_VALUES`] values; the regular expression
+    /// operators a pattern of the dialect within its limits), when an id or
+    /// name filter is given a value of another kind than a string, when a
+    /// source filter uses anything but equality or `In`, when a string holds
+    /// a NUL character, or when the value nests deeper than
+    /// [`MAX_VALUE_DEPTH`].
+    ///
+    /// ```
+    /// use eventblocks_projection::query::{Field, Filter, Operator};
+    ///
+    /// let filter = Filter::new(Field::state("age"), Operator::LessThan, [1, 2]);
+    /// assert!(filter.validate().unwrap_err().is_invalid_input());
+    /// assert!(Filter::equal(Field::state("age"), 18).validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        match &self.invalid {
+            None => Ok(()),
+            Some(invalid) => Err(Error::InvalidInput {
+                field: invalid.field.clone(),
+                reason: invalid.reason.clone(),
+            }),
+        }
     }
 
     /// The field filtered on.
@@ -162,6 +219,26 @@ impl Filter {
 impl fmt::Debug for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {:?} {}", self.field, self.operator, self.value)
+    }
+}
+
+/// Every check of a filter; its pattern, for the regular expression
+/// operators.
+fn check(field: &Field, operator: Operator, value: &Value) -> Result<Option<Pattern>> {
+    field.validate()?;
+    check_value(value, 0)?;
+    check_operands(field, operator, value)
+}
+
+impl From<Error> for Invalid {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidInput { field, reason } => Self { field, reason },
+            other => Self {
+                field: "filter".into(),
+                reason: other.to_string().into(),
+            },
+        }
     }
 }
 

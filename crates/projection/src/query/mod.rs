@@ -3,8 +3,9 @@
 //! This module defines the one dialect every projection store implements with
 //! identical results; the testkit's projection suite holds each store to it.
 //! What one engine cannot do the same way is refused on all, as
-//! [`Error::InvalidInput`] when the filter or search is built or checked,
-//! before any I/O.
+//! [`Error::InvalidInput`] when the search or count is checked, before any
+//! I/O. Filters, fields and sorts are built without a `Result`: what is wrong
+//! with them is reported once, by the search that uses them.
 //!
 //! # Values and paths
 //!
@@ -125,16 +126,16 @@
 //! ```
 //! use eventblocks_projection::query::{Field, Filter, Operator, Search, Sort};
 //!
-//! # fn main() -> eventblocks_core::Result<()> {
 //! let adults_in_leeds = Search::new()
-//!     .filter(Filter::new(Field::Name, Operator::Equal, "profile")?)
-//!     .filter(Filter::new(Field::state("address.city")?, Operator::Equal, "Leeds")?)
-//!     .filter(Filter::new(Field::state("age")?, Operator::GreaterThanOrEqual, 18)?)
-//!     .sort(Sort::descending(Field::state("age")?))
+//!     .filter(Filter::equal(Field::state("address.city"), "Leeds"))
+//!     .filter(Filter::new(Field::state("age"), Operator::GreaterThanOrEqual, 18))
+//!     .sort(Sort::descending(Field::state("age")))
 //!     .limit(20);
-//! # let _ = adults_in_leeds;
-//! # Ok(())
-//! # }
+//! assert!(adults_in_leeds.validate().is_ok());
+//!
+//! // What is wrong is reported by the search, before any I/O.
+//! let bad = Search::new().filter(Filter::new(Field::state("age"), Operator::In, 18));
+//! assert!(bad.validate().unwrap_err().is_invalid_input());
 //! ```
 
 mod field;
@@ -146,6 +147,7 @@ mod sort;
 use std::cmp::Ordering;
 
 use eventblocks_core::{Error, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -157,7 +159,7 @@ pub use pattern::{
 pub use similarity::{similarity, MAX_SIMILARITY_TEXT_LENGTH};
 pub use sort::Sort;
 
-use crate::projection::StoredProjection;
+use crate::projection::{Projection, StoredProjection};
 use crate::value;
 
 /// The most projections one page may hold.
@@ -172,10 +174,12 @@ pub const MAX_FILTERS: usize = 64;
 /// The most sort keys a search may have.
 pub const MAX_SORT_KEYS: usize = 16;
 
-/// Checks what building each filter could not: how many there are.
+/// Checks filters as a count does before it runs: each one (see
+/// [`Filter::validate`]), and how many there are.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for more than [`MAX_FILTERS`] filters.
+/// [`Error::InvalidInput`] for an invalid filter, or more than
+/// [`MAX_FILTERS`] filters.
 pub fn check_filters(filters: &[Filter]) -> Result<()> {
     if filters.len() > MAX_FILTERS {
         return Err(Error::invalid(
@@ -183,7 +187,7 @@ pub fn check_filters(filters: &[Filter]) -> Result<()> {
             format!("at most {MAX_FILTERS}, not {}", filters.len()),
         ));
     }
-    Ok(())
+    filters.iter().try_for_each(Filter::validate)
 }
 
 /// Which part of the sorted results a search returns.
@@ -320,7 +324,8 @@ impl Search {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a page size outside 1 to [`MAX_PAGE_SIZE`],
-    /// more than [`MAX_FILTERS`] filters or [`MAX_SORT_KEYS`] sort keys, a
+    /// an invalid filter ([`Filter::validate`]), more than [`MAX_FILTERS`]
+    /// filters or [`MAX_SORT_KEYS`] sort keys, a
     /// sort on the source, a field built with a bad path, a similarity text
     /// longer than [`MAX_SIMILARITY_TEXT_LENGTH`] bytes or holding a NUL, or a
     /// cursor with a value for another number of sort keys or without a
@@ -383,11 +388,13 @@ impl Search {
     }
 }
 
-/// One page of search results.
+/// One page of search results: stored projections (state and metadata as
+/// JSON) as adapters return them, or typed ones, as
+/// [`ProjectionStore::search`](crate::ProjectionStore::search) gives them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
+pub struct Page<T = StoredProjection> {
     /// The projections, in result order.
-    pub projections: Vec<StoredProjection>,
+    pub projections: Vec<T>,
     /// Where the next page starts, when there are results after this page.
     pub next: Option<Cursor>,
     /// Where the previous page ends, when there are results before this page.
@@ -395,6 +402,25 @@ pub struct Page {
 }
 
 impl Page {
+    /// The same page with each projection's state and metadata deserialised.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] if a projection does not fit the types.
+    pub fn into_typed<State: DeserializeOwned, Metadata: DeserializeOwned>(
+        self,
+    ) -> Result<Page<Projection<State, Metadata>>> {
+        let projections = self
+            .projections
+            .iter()
+            .map(StoredProjection::to_typed)
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            projections,
+            next: self.next,
+            previous: self.previous,
+        })
+    }
+
     /// Builds a page from the sorted results around it: `rows` holds the page
     /// plus at most one more result in the paging direction, which tells
     /// whether there is a further page.

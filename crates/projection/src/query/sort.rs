@@ -56,7 +56,8 @@ impl Sort {
     /// ```
     /// use eventblocks_core::StreamIdentifier;
     /// use eventblocks_projection::query::{Field, Search, Sort};
-    /// use eventblocks_projection::{MemoryProjectionStore, Projection, ProjectionStore};
+    /// use eventblocks_memory::MemoryProjectionStore;
+    /// use eventblocks_projection::{Projection, ProjectionStore};
     /// use serde_json::json;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -74,9 +75,9 @@ impl Sort {
     ///         .await?;
     /// }
     /// let closest = Search::new()
-    ///     .sort(Sort::descending(Field::state("name")?).similar_to("joe blogs"))
+    ///     .sort(Sort::descending(Field::state("name")).similar_to("joe blogs"))
     ///     .limit(2);
-    /// let page = store.search(&closest).await?;
+    /// let page = store.search_stored(&closest).await?;
     /// let names: Vec<_> = page.projections.iter().map(|p| &p.state["name"]).collect();
     /// assert_eq!(names, [&json!("Joe Bloggs"), &json!("Jo Blogs")]);
     /// # Ok(())

@@ -10,16 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventblocks_core::{
-    partition_checkpoint, partition_of, CheckpointStore, EventSourceIdentifier, EventStore, Fence,
-    LogIdentifier, Name, ScanQuery, StoredEvent, SubscriptionMessage, SubscriptionOptions,
+    partition_checkpoint, partition_of, CheckpointStore, Error, EventSourceIdentifier, EventStore,
+    Fence, LogIdentifier, Name, Result, ScanQuery, StoredEvent, SubscriptionMessage,
+    SubscriptionOptions,
 };
 use futures::TryStreamExt;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 pub use self::partitions::MAX_PARTITIONS;
-use self::progress::Progress;
-use crate::error::{Error, Result};
+pub use self::progress::RunnerStatus;
+use self::progress::{Progress, Start};
 use crate::metadata::ProjectionMetadata;
 use crate::projector::Projector;
 use crate::store::ProjectionStore;
@@ -58,23 +59,55 @@ pub enum ErrorPolicy {
 /// id ([`Projector::id`]) may change as events arrive, and the runner keeps
 /// exactly the projection [`Projector::fold`] gives.
 ///
-/// ```no_run
-/// # use std::sync::Arc;
-/// # use std::time::Duration;
-/// # use eventblocks_projection::{ProjectionRunner, ProjectionStore, Projector};
-/// # async fn example<P: Projector + 'static>(
-/// #     projector: P,
-/// #     events: eventblocks_core::EventStore,
-/// #     projections: ProjectionStore,
-/// #     checkpoints: impl eventblocks_core::CheckpointStore,
-/// # ) -> eventblocks_projection::Result<()> {
-/// let runner = Arc::new(ProjectionRunner::new(projector, events, projections, checkpoints));
-/// tokio::spawn({
+/// It is observable: [`ProjectionRunner::status`] says whether it is
+/// catching up, caught up (to which sequence number), shut down or stopped by
+/// an error (which); [`ProjectionRunner::wait_until`] fails at once, with
+/// that error, once it has stopped; [`ProjectionRunner::shutdown`] stops it
+/// after the event in hand.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use eventblocks_core::{BoxError, EventStore, NewEvent, StoredEvent, WriteCondition};
+/// use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryProjectionStore};
+/// use eventblocks_projection::{Handled, ProjectionRunner, ProjectionStore, Projector, RunnerStatus};
+/// use serde_json::json;
+///
+/// /// How many events each stream holds.
+/// struct Counts;
+///
+/// impl Projector for Counts {
+///     type State = u64;
+///     type Metadata = eventblocks_projection::Tracked;
+///     fn name(&self) -> &str { "counts" }
+///     fn initial_state(&self) -> u64 { 0 }
+///     fn apply(&self, count: &mut u64, _: &StoredEvent) -> Result<Handled, BoxError> {
+///         *count += 1;
+///         Ok(Handled::Applied)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "multi_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let events = EventStore::new(MemoryAdapter::new());
+/// let projections = ProjectionStore::new(MemoryProjectionStore::new());
+/// let runner = Arc::new(ProjectionRunner::new(
+///     Counts, events.clone(), projections.clone(), MemoryCheckpointStore::new(),
+/// ));
+/// let running = tokio::spawn({
 ///     let runner = runner.clone();
 ///     async move { runner.run().await }
 /// });
-/// // After publishing an event with sequence number 42 to the source:
-/// runner.wait_until(42, Duration::from_secs(5)).await?;
+///
+/// let stream = events.stream("things", "a")?;
+/// let stored = stream.publish([NewEvent::new("happened", &json!({}))?], WriteCondition::NoCondition).await?;
+/// // Read your own write: wait until the runner has applied it.
+/// runner.wait_until(stored[0].sequence_number, Duration::from_secs(5)).await?;
+/// assert_eq!(projections.load(&Counts, "a").await?.map(|p| p.state), Some(1));
+///
+/// runner.shutdown().await;
+/// assert!(matches!(runner.status(), RunnerStatus::ShutDown));
+/// running.await??;
 /// # Ok(())
 /// # }
 /// ```
@@ -89,6 +122,9 @@ pub struct ProjectionRunner<P> {
     on_error: ErrorPolicy,
     subscription: SubscriptionOptions,
     progress: watch::Sender<Progress>,
+    /// Raised by [`ProjectionRunner::shutdown`], for good: every follower
+    /// stops before its next event.
+    stopping: watch::Sender<bool>,
 }
 
 /// What one follower follows: the checkpoint it keeps, the partition of the
@@ -127,6 +163,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             on_error: ErrorPolicy::Stop,
             subscription: SubscriptionOptions::new(),
             progress: watch::channel(Progress::default()).0,
+            stopping: watch::channel(false).0,
         }
     }
 
@@ -166,8 +203,8 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         }
     }
 
-    /// Follows the source from the checkpoint until an error stops it (it
-    /// never ends otherwise).
+    /// Follows the source from the checkpoint until an error stops it or
+    /// [`ProjectionRunner::shutdown`] does (it never ends otherwise).
     ///
     /// It takes no lease: run it in one instance at a time, never beside
     /// [`run_partitioned`](Self::run_partitioned) instances of the same
@@ -177,33 +214,133 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// first start the record is made without a lease, so it does not keep
     /// out a partitioned instance starting at the same moment.
     ///
+    /// Returns `Ok` once shut down (at once if it was shut down before).
+    /// Dropping its future stops it too, leaving it [idle](RunnerStatus::Idle):
+    /// it may be run again.
+    ///
     /// # Errors
-    /// [`Error::PartitionCount`] if the consumer runs partitioned; the error
-    /// that stopped it, after the [`ErrorPolicy`] gave up.
+    /// [`Error::Stopped`] whose source (see [`Error::stop_cause`]) is the
+    /// error that stopped it, after the [`ErrorPolicy`] gave up, or
+    /// [`Error::PartitionCount`] if the consumer runs partitioned. Every
+    /// waiter is told the same, and [`ProjectionRunner::status`] keeps it.
+    /// [`Error::InvalidInput`] if it is already running (it is left running).
     pub async fn run(&self) -> Result<()> {
         let checkpoint = self.consumer_name()?;
-        self.register(&checkpoint, 1, None).await?;
-        self.progress.send_modify(|progress| progress.run_with(1));
-        let target = Target {
-            checkpoint,
-            partition: None,
-            fence: None,
+        self.running(1, async {
+            self.register(&checkpoint, 1, None).await?;
+            let target = Target {
+                checkpoint,
+                partition: None,
+                fence: None,
+            };
+            self.follow(&target).await
+        })
+        .await
+    }
+
+    /// Runs `run` as this runner's run with `partitions`: records that it
+    /// runs, and how it ended (shut down, failed, or dropped).
+    async fn running(
+        &self,
+        partitions: u32,
+        run: impl std::future::Future<Output = Result<()>>,
+    ) -> Result<()> {
+        let mut start = Start::Started;
+        self.progress.send_if_modified(|progress| {
+            start = progress.start(partitions);
+            start == Start::Started
+        });
+        match start {
+            Start::Started => {}
+            Start::ShutDown => return Ok(()),
+            Start::AlreadyRunning => {
+                return Err(Error::invalid(
+                    "runner",
+                    "is already running: run one of run() and run_partitioned() at a time",
+                ))
+            }
+        }
+        let mut ended = EndOnDrop {
+            progress: &self.progress,
+            armed: true,
         };
-        self.follow(&target).await
+        let result = run.await;
+        ended.armed = false;
+        match result {
+            Ok(()) => {
+                let shut_down = *self.stopping.borrow();
+                self.progress
+                    .send_modify(|progress| progress.end(shut_down, None));
+                Ok(())
+            }
+            Err(error) => {
+                warn!(projector = self.projector.name(), %error, "the runner stopped");
+                let error = Arc::new(error);
+                self.progress
+                    .send_modify(|progress| progress.end(false, Some(Arc::clone(&error))));
+                Err(Error::Stopped {
+                    runner: self.projector.name().to_owned(),
+                    source: Some(error),
+                })
+            }
+        }
+    }
+
+    /// Stops the runner: each follower finishes the event in hand (applies
+    /// it and moves its checkpoint) and reads no more, and
+    /// [`run`](Self::run) or [`run_partitioned`](Self::run_partitioned)
+    /// returns `Ok`. Returns once it has stopped (at once if it is not
+    /// running).
+    ///
+    /// Shutting down is for good: a later run returns at once, and waiters
+    /// fail with [`Error::Stopped`] (they would wait in vain). Make a new
+    /// runner to run again.
+    pub async fn shutdown(&self) {
+        self.stopping.send_replace(true);
+        self.progress
+            .send_if_modified(|progress| progress.shut_down_if_idle());
+        let mut progress = self.progress.subscribe();
+        let _ = progress.wait_for(|progress| !progress.is_running()).await;
+    }
+
+    /// Resolves once [`ProjectionRunner::shutdown`] was called.
+    async fn shutting_down(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
     }
 
     /// Follows the source from `target`'s checkpoint, applying `target`'s
-    /// events, until an error.
+    /// events, until an error or a shutdown.
     async fn follow(&self, target: &Target) -> Result<()> {
         let checkpoint = &target.checkpoint;
+        self.progress
+            .send_modify(|progress| progress.follow(checkpoint, true));
+        let _followed = Unfollow(&self.progress, checkpoint);
         let start = self.checkpoints.load(checkpoint).await?;
+        if let Some(start) = start {
+            // Every event up to the checkpoint is applied.
+            self.progress
+                .send_if_modified(|progress| progress.raise(checkpoint, start));
+        }
         let options = self.subscription.clone().after_checkpoint(start);
         let mut subscription = self.events.subscribe(self.source.clone(), options)?;
         let mut seen = start;
         let mut saved = start;
-        while let Some(message) = subscription.try_next().await? {
+        loop {
+            // A shutdown stops the wait for the next event, never an event's
+            // processing: the event in hand is applied and checkpointed.
+            let message = tokio::select! {
+                biased;
+                () = self.shutting_down() => return Ok(()),
+                message = subscription.try_next() => message?,
+            };
+            let Some(message) = message else {
+                return Ok(());
+            };
             match message {
                 SubscriptionMessage::Event(event) => {
+                    self.progress
+                        .send_if_modified(|progress| progress.caught_up(checkpoint, false));
                     seen = Some(event.sequence_number);
                     if target.applies(&event) {
                         self.process_with_policy(&event, target.fence.as_ref())
@@ -220,12 +357,13 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
                         self.advance(target, seen).await?;
                         saved = Some(seen);
                     }
+                    self.progress
+                        .send_if_modified(|progress| progress.caught_up(checkpoint, true));
                     debug!(projector = self.projector.name(), %checkpoint, ?seen, "caught up");
                 }
                 _ => {}
             }
         }
-        Ok(())
     }
 
     /// Moves `target`'s checkpoint, and this runner's record of its progress,
@@ -273,10 +411,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// [`ProjectionRunner::process`], its save carrying `fence`.
     async fn apply(&self, event: &StoredEvent, fence: Option<&Fence>) -> Result<()> {
         let source = EventSourceIdentifier::Stream(event.stream.clone());
-        let stored = self
-            .projections
-            .locate::<P::State, P::Metadata>(&source, self.projector.name())
-            .await?;
+        let stored = self.projections.locate(&self.projector, &source).await?;
         let mut projection = stored.unwrap_or_else(|| self.projector.initial(source));
         let applied = projection.metadata.last_sequence_number();
         if applied.is_some_and(|applied| applied >= event.sequence_number) {
@@ -339,10 +474,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         let mut projection = if rebuilt.insert(source.clone()) {
             self.projector.initial(source)
         } else {
-            let stored = self
-                .projections
-                .locate(&source, self.projector.name())
-                .await?;
+            let stored = self.projections.locate(&self.projector, &source).await?;
             stored.unwrap_or_else(|| self.projector.initial(source))
         };
         self.projector.apply_event(&mut projection, event)?;
@@ -353,5 +485,32 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
 
 /// Whether `error` says the lease a write was made under was taken over.
 fn is_fenced(error: &Error) -> bool {
-    matches!(error, Error::Store(store) if store.is_fenced())
+    error.is_fenced()
+}
+
+/// Records, when a run's future is dropped, that the runner no longer runs.
+struct EndOnDrop<'a> {
+    progress: &'a watch::Sender<Progress>,
+    /// Whether the run is still under way (its end not yet recorded).
+    armed: bool,
+}
+
+impl Drop for EndOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.progress
+                .send_modify(|progress| progress.end(false, None));
+        }
+    }
+}
+
+/// Records, when a follower ends however it ends, that its checkpoint is no
+/// longer followed.
+struct Unfollow<'a>(&'a watch::Sender<Progress>, &'a Name);
+
+impl Drop for Unfollow<'_> {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|progress| progress.follow(self.1, false));
+    }
 }

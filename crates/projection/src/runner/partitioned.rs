@@ -6,13 +6,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventblocks_core::{partition_checkpoint, Lease, Leases};
-use tokio::task::JoinSet;
+use eventblocks_core::{partition_checkpoint, Error, Lease, Leases, Name, Result};
+use tokio::task::{JoinError, JoinSet};
 use tracing::{info, warn};
 
 use super::partitions::check_count;
 use super::{is_fenced, ProjectionRunner, Target};
-use crate::error::{Error, Result};
 use crate::projector::Projector;
 
 /// How often a partitioned runner looks for partitions nobody holds.
@@ -53,11 +52,14 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// ones (every 250 ms); partitions already held go on meanwhile.
     ///
     /// # Errors
-    /// - [`eventblocks_core::Error::InvalidInput`] unless `partitions` is
+    /// - [`Error::InvalidInput`] unless `partitions` is
     ///   between 1 and [`MAX_PARTITIONS`](crate::MAX_PARTITIONS);
-    /// - [`Error::PartitionCount`] if the consumer runs with another number;
-    /// - the first error of a partition, after the
-    ///   [`ErrorPolicy`](super::ErrorPolicy) gave up.
+    /// - [`Error::Stopped`] (see [`Error::stop_cause`]) holding
+    ///   [`Error::PartitionCount`] if the consumer runs with another number,
+    ///   or the first error of a partition, after the
+    ///   [`ErrorPolicy`](super::ErrorPolicy) gave up; as
+    ///   [`run`](Self::run), it returns `Ok` once [shut
+    ///   down](Self::shutdown).
     pub async fn run_partitioned(
         self: &Arc<Self>,
         partitions: u32,
@@ -65,18 +67,37 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     ) -> Result<()> {
         check_count(partitions)?;
         let consumer = self.consumer_name()?;
-        self.register(&consumer, partitions, Some(leases.as_ref()))
-            .await?;
-        self.progress
-            .send_modify(|progress| progress.run_with(partitions));
+        self.running(partitions, async {
+            self.register(&consumer, partitions, Some(leases.as_ref()))
+                .await?;
+            self.share(&consumer, partitions, leases.as_ref()).await
+        })
+        .await
+    }
+
+    /// Takes the partitions nobody holds and follows each in a task of its
+    /// own, until a partition fails or a shutdown has stopped every one.
+    async fn share(
+        self: &Arc<Self>,
+        consumer: &Name,
+        partitions: u32,
+        leases: &dyn Leases,
+    ) -> Result<()> {
         // Dropping the join set (this future cancelled, or an error) aborts the
         // partition tasks, whose leases are then released.
         let mut held: HashSet<u32> = HashSet::new();
         let mut running: JoinSet<(u32, Result<()>)> = JoinSet::new();
         loop {
+            if *self.stopping.borrow() {
+                // Each partition finishes the event in hand and stops.
+                while let Some(finished) = running.join_next().await {
+                    finished_partition(finished)?.1?;
+                }
+                return Ok(());
+            }
             let free: Vec<u32> = (0..partitions).filter(|p| !held.contains(p)).collect();
             for partition in free {
-                let lease = match leases.try_acquire(&consumer, partition).await {
+                let lease = match leases.try_acquire(consumer, partition).await {
                     Ok(Some(lease)) => lease,
                     Ok(None) => continue,
                     Err(error) => {
@@ -96,13 +117,12 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             let pause = tokio::time::sleep(TAKEOVER_INTERVAL);
             tokio::select! {
                 Some(finished) = running.join_next() => {
-                    let (partition, result) = finished.map_err(|e| {
-                        Error::Store(eventblocks_core::Error::backend("a partition task failed", e))
-                    })?;
+                    let (partition, result) = finished_partition(finished)?;
                     held.remove(&partition);
                     result?;
                 }
                 () = pause => {}
+                () = self.shutting_down() => {}
             }
         }
     }
@@ -132,4 +152,14 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             },
         }
     }
+}
+
+/// A finished partition task's partition and result.
+///
+/// # Errors
+/// [`Error::Backend`] if the task panicked.
+fn finished_partition(
+    finished: std::result::Result<(u32, Result<()>), JoinError>,
+) -> Result<(u32, Result<()>)> {
+    finished.map_err(|e| Error::backend("a partition task failed", e))
 }

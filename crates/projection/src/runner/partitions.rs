@@ -12,11 +12,10 @@
 
 use std::time::Duration;
 
-use eventblocks_core::{partitions_checkpoint, Lease, Leases, Name};
+use eventblocks_core::{partitions_checkpoint, Error, Lease, Leases, Name, Result};
 use tracing::warn;
 
 use super::ProjectionRunner;
-use crate::error::{Error, Result};
 use crate::projector::Projector;
 
 /// The most partitions [`ProjectionRunner::run_partitioned`] accepts. Each
@@ -75,7 +74,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// The checkpoint store's.
     pub(super) async fn recorded_partitions(&self, consumer: &Name) -> Result<Option<u64>> {
         let record = partitions_checkpoint(consumer)?;
-        Ok(self.checkpoints.load(&record).await?)
+        self.checkpoints.load(&record).await
     }
 
     /// The number of partitions recorded for `consumer`, 1 if none is.
@@ -93,15 +92,15 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
 /// A recorded number of partitions as a count.
 ///
 /// # Errors
-/// [`eventblocks_core::Error::Corrupt`] for a number no runner runs with.
+/// [`Error::Corrupt`] for a number no runner runs with.
 pub(super) fn count_of(recorded: u64) -> Result<u32> {
     u32::try_from(recorded)
         .ok()
         .filter(|count| (1..=MAX_PARTITIONS).contains(count))
         .ok_or_else(|| {
-            Error::Store(eventblocks_core::Error::corrupt(format!(
+            Error::corrupt(format!(
                 "{recorded} partitions recorded, more than any runner runs with"
-            )))
+            ))
         })
 }
 
@@ -136,13 +135,13 @@ pub(super) fn agree(consumer: &Name, recorded: u64, requested: u32) -> Result<()
 /// Checks the number of partitions asked of a partitioned runner.
 ///
 /// # Errors
-/// [`eventblocks_core::Error::InvalidInput`] outside `1..=MAX_PARTITIONS`.
+/// [`Error::InvalidInput`] outside `1..=MAX_PARTITIONS`.
 pub(super) fn check_count(partitions: u32) -> Result<()> {
     if (1..=MAX_PARTITIONS).contains(&partitions) {
         return Ok(());
     }
-    Err(Error::Store(eventblocks_core::Error::invalid(
+    Err(Error::invalid(
         "partitions",
         format!("must be between 1 and {MAX_PARTITIONS}, not {partitions}"),
-    )))
+    ))
 }

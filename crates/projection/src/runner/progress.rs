@@ -1,21 +1,121 @@
 //! How far a runner has got, per checkpoint (the whole source, or one
-//! partition), and waiting for it.
+//! partition), whether it runs, and waiting for it.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use eventblocks_core::{partition_checkpoint, Name, WriteOutcome};
+use eventblocks_core::{
+    partition_checkpoint, partition_of, Error, Name, Result, ScanQuery, WriteOutcome,
+};
+use futures::TryStreamExt;
 
 use super::partitions::{agree, count_of};
 use super::ProjectionRunner;
-use crate::error::{Error, Result};
 use crate::projector::Projector;
 
 /// How often a waiter reads the durable checkpoints of partitions this
 /// instance does not follow.
 const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
 
-/// What this instance has applied, per checkpoint it keeps.
+/// The most source events a waiter reads to tell whether an event outside
+/// the source has been passed; beyond them it waits for the runner instead.
+const OUTSIDE_SCAN: u64 = 64;
+
+/// What a runner is doing, as [`ProjectionRunner::status`] reports it.
+///
+/// ```
+/// use eventblocks_projection::RunnerStatus;
+///
+/// let status = RunnerStatus::CaughtUp { applied: Some(42) };
+/// assert_eq!(status.to_string(), "caught up: every event up to 42 applied");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RunnerStatus {
+    /// Not running in this instance: not started yet, or its run was
+    /// dropped. [`ProjectionRunner::wait_until`] still waits, for the
+    /// checkpoints other instances keep.
+    Idle,
+    /// Running, with events to apply that it has read or is reading.
+    /// `applied`: every source event up to it is applied (for a partitioned
+    /// runner, in every partition this instance follows).
+    CatchingUp {
+        /// Every source event up to this sequence number is applied.
+        applied: Option<u64>,
+    },
+    /// Running, and every event committed when it last looked is applied
+    /// (in every partition this instance follows); it waits for new ones.
+    CaughtUp {
+        /// Every source event up to this sequence number is applied.
+        applied: Option<u64>,
+    },
+    /// Stopped by [`ProjectionRunner::shutdown`], for good.
+    ShutDown,
+    /// Stopped by an error: the one its run returned (as the source of an
+    /// [`Error::Stopped`]), shared. Running it again starts afresh.
+    Failed(Arc<Error>),
+}
+
+impl RunnerStatus {
+    /// Whether the runner is running in this instance.
+    pub fn is_running(&self) -> bool {
+        matches!(self, Self::CatchingUp { .. } | Self::CaughtUp { .. })
+    }
+
+    /// The error that stopped the runner, if one did.
+    pub fn error(&self) -> Option<&Arc<Error>> {
+        match self {
+            Self::Failed(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunnerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let applied = |f: &mut fmt::Formatter<'_>, applied: &Option<u64>| match applied {
+            Some(applied) => write!(f, "every event up to {applied} applied"),
+            None => f.write_str("no event applied yet"),
+        };
+        match self {
+            Self::Idle => f.write_str("not running"),
+            Self::CatchingUp { applied: up_to } => {
+                f.write_str("catching up: ")?;
+                applied(f, up_to)
+            }
+            Self::CaughtUp { applied: up_to } => {
+                f.write_str("caught up: ")?;
+                applied(f, up_to)
+            }
+            Self::ShutDown => f.write_str("shut down"),
+            Self::Failed(error) => write!(f, "stopped by an error: {error}"),
+        }
+    }
+}
+
+/// Whether a runner runs here, and how it ended.
+#[derive(Debug, Default, Clone)]
+enum Run {
+    #[default]
+    Idle,
+    Running,
+    ShutDown,
+    Failed(Arc<Error>),
+}
+
+/// What [`Progress::start`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Start {
+    Started,
+    /// The runner was shut down: the run returns at once.
+    ShutDown,
+    AlreadyRunning,
+}
+
+/// What this instance has applied, per checkpoint it keeps, and whether it
+/// runs.
 ///
 /// Kept per checkpoint, never as one number: a partition that has caught up
 /// says nothing about the events of another.
@@ -26,11 +126,67 @@ pub(super) struct Progress {
     /// The sequence number each checkpoint has reached here: every event of
     /// its partition up to it is applied.
     applied: HashMap<Name, u64>,
+    /// The checkpoints followed right now, and whether each has caught up.
+    following: HashMap<Name, bool>,
+    run: Run,
 }
 
 impl Progress {
-    pub(super) fn run_with(&mut self, partitions: u32) {
+    /// Starts a run with `partitions`, unless the runner was shut down (for
+    /// good) or already runs.
+    pub(super) fn start(&mut self, partitions: u32) -> Start {
+        match self.run {
+            Run::ShutDown => return Start::ShutDown,
+            Run::Running => return Start::AlreadyRunning,
+            Run::Idle | Run::Failed(_) => {}
+        }
         self.partitions = partitions;
+        self.run = Run::Running;
+        Start::Started
+    }
+
+    /// Marks a runner that is not running as shut down; whether it was idle.
+    pub(super) fn shut_down_if_idle(&mut self) -> bool {
+        if matches!(self.run, Run::Idle | Run::Failed(_)) {
+            self.run = Run::ShutDown;
+            return true;
+        }
+        false
+    }
+
+    /// Records how a run ended: shut down, failed with `error`, or (when
+    /// neither, as when its future is dropped) no longer running.
+    pub(super) fn end(&mut self, shut_down: bool, error: Option<Arc<Error>>) {
+        self.following.clear();
+        self.run = match (error, shut_down) {
+            (Some(error), _) => Run::Failed(error),
+            (None, true) => Run::ShutDown,
+            (None, false) => Run::Idle,
+        };
+    }
+
+    pub(super) fn is_running(&self) -> bool {
+        matches!(self.run, Run::Running)
+    }
+
+    /// Records that `checkpoint` is followed (or no longer is).
+    pub(super) fn follow(&mut self, checkpoint: &Name, following: bool) {
+        if following {
+            self.following.insert(checkpoint.clone(), false);
+        } else {
+            self.following.remove(checkpoint);
+        }
+    }
+
+    /// Records whether `checkpoint` has caught up; whether that is news.
+    pub(super) fn caught_up(&mut self, checkpoint: &Name, caught_up: bool) -> bool {
+        match self.following.get_mut(checkpoint) {
+            Some(was) if *was != caught_up => {
+                *was = caught_up;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Records that `checkpoint` reached `to`; whether that is news.
@@ -49,26 +205,104 @@ impl Progress {
         self.partitions.max(1)
     }
 
-    fn reached(&self, checkpoint: &Name, sequence_number: u64) -> bool {
-        self.applied
-            .get(checkpoint)
-            .is_some_and(|&applied| applied >= sequence_number)
+    fn applied(&self, checkpoint: &Name) -> Option<u64> {
+        self.applied.get(checkpoint).copied()
+    }
+
+    pub(super) fn status(&self) -> RunnerStatus {
+        match &self.run {
+            Run::Idle => RunnerStatus::Idle,
+            Run::ShutDown => RunnerStatus::ShutDown,
+            Run::Failed(error) => RunnerStatus::Failed(Arc::clone(error)),
+            Run::Running => {
+                let applied = self
+                    .following
+                    .keys()
+                    .map(|checkpoint| self.applied(checkpoint))
+                    .min()
+                    .flatten();
+                let caught_up = !self.following.is_empty() && self.following.values().all(|&c| c);
+                if caught_up {
+                    RunnerStatus::CaughtUp { applied }
+                } else {
+                    RunnerStatus::CatchingUp { applied }
+                }
+            }
+        }
+    }
+
+    /// Why a waiter should stop waiting on this instance: it was shut down or
+    /// failed.
+    fn stopped(&self, runner: &str) -> Option<Error> {
+        let source = match &self.run {
+            Run::ShutDown => None,
+            Run::Failed(error) => Some(Arc::clone(error)),
+            Run::Idle | Run::Running => return None,
+        };
+        Some(Error::Stopped {
+            runner: runner.to_owned(),
+            source,
+        })
     }
 }
 
 impl<P: Projector + 'static> ProjectionRunner<P> {
+    /// What the runner is doing: not running here, catching up or caught up
+    /// (and how far it has applied), shut down, or stopped by an error (which
+    /// one).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use eventblocks_projection::{ProjectionRunner, Projector, RunnerStatus};
+    /// # fn example<P: Projector + 'static>(runner: Arc<ProjectionRunner<P>>) {
+    /// match runner.status() {
+    ///     RunnerStatus::CaughtUp { applied } => println!("up to date at {applied:?}"),
+    ///     RunnerStatus::Failed(error) => eprintln!("the projection stopped: {error}"),
+    ///     other => println!("{other}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn status(&self) -> RunnerStatus {
+        self.progress.borrow().status()
+    }
+
     /// Waits until every event up to `sequence_number` in the source has been
     /// applied: by this instance, or by any instance whose checkpoints show
     /// it. For a runner running [`partitioned`](ProjectionRunner::run_partitioned),
     /// every partition must have applied its events up to `sequence_number`;
     /// one partition racing ahead is not enough.
     ///
-    /// A runner that is not running waits for the number of partitions
-    /// recorded for its consumer (one if none is);
+    /// `sequence_number` may be that of any event, in the source or not
+    /// (another category's, one the runner's name filters leave out): once
+    /// it is visible to readers and the source events before it are
+    /// applied, it is passed. So a caller can publish anything and wait for
+    /// its number to read its own writes.
+    ///
+    /// A runner that is not running here waits for the number of partitions
+    /// recorded for its consumer (one if none is), from the checkpoints;
     /// [`ProjectionRunner::wait_until_partitioned`] is told the number.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// # use eventblocks_projection::{Error, ProjectionRunner, Projector};
+    /// # async fn example<P: Projector + 'static>(runner: &ProjectionRunner<P>) -> Result<(), Error> {
+    /// match runner.wait_until(42, Duration::from_secs(5)).await {
+    ///     Ok(()) => {}
+    ///     Err(error) if error.is_timeout() => { /* still behind */ }
+    ///     Err(Error::Stopped { source, .. }) => {
+    ///         eprintln!("the runner will not get there: {source:?}");
+    ///     }
+    ///     Err(error) => return Err(error),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
-    /// [`eventblocks_core::Error::Timeout`] if that takes longer than `timeout`.
+    /// [`Error::Timeout`] if that takes longer than `timeout`;
+    /// [`Error::Stopped`] at once when this instance's runner has stopped
+    /// (shut down, or failed: the error that stopped it is the source) before
+    /// getting there; the stores' errors.
     pub async fn wait_until(&self, sequence_number: u64, timeout: Duration) -> Result<()> {
         self.wait(None, sequence_number, timeout).await
     }
@@ -78,8 +312,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     ///
     /// # Errors
     /// [`Error::PartitionCount`] if the consumer is recorded with another
-    /// number of partitions; [`eventblocks_core::Error::Timeout`] after
-    /// `timeout`.
+    /// number of partitions; as [`ProjectionRunner::wait_until`].
     pub async fn wait_until_partitioned(
         &self,
         partitions: u32,
@@ -108,7 +341,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             loop {
                 let known = progress.borrow_and_update().partitions();
                 let count = partitions.or(recorded).unwrap_or(known);
-                if self.all_reached(&consumer, count, sequence_number).await? {
+                if self.passed(&consumer, count, sequence_number).await? {
                     if partitions.is_some() || recorded.is_some() {
                         return Ok(());
                     }
@@ -122,41 +355,85 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
                         _ => return Ok(()),
                     }
                 }
+                let stopped = progress.borrow().stopped(self.projector.name());
+                if let Some(stopped) = stopped {
+                    return Err(stopped);
+                }
                 let _ = tokio::time::timeout(CHECKPOINT_POLL, progress.changed()).await;
             }
         };
-        tokio::time::timeout(timeout, waiting).await.map_err(|_| {
-            Error::Store(eventblocks_core::Error::Timeout {
+        tokio::time::timeout(timeout, waiting)
+            .await
+            .map_err(|_| Error::Timeout {
                 outcome: WriteOutcome::NotWritten,
                 message: format!(
-                    "projector {} had not reached sequence number {sequence_number}",
-                    self.projector.name()
+                    "projector {} had not reached sequence number {sequence_number} (it is {})",
+                    self.projector.name(),
+                    self.status()
                 )
                 .into(),
                 source: None,
-            })
-        })?
+            })?
     }
 
     /// Whether every partition has applied its events up to
     /// `sequence_number`, here or (by its durable checkpoint) elsewhere.
-    async fn all_reached(
-        &self,
-        consumer: &Name,
-        partitions: u32,
-        sequence_number: u64,
-    ) -> Result<bool> {
+    async fn passed(&self, consumer: &Name, partitions: u32, sequence_number: u64) -> Result<bool> {
+        let mut applied = Vec::with_capacity(partitions as usize);
         for partition in 0..partitions {
             let checkpoint = partition_checkpoint(consumer, partition, partitions)?;
-            let here = self.progress.borrow().reached(&checkpoint, sequence_number);
-            if here {
-                continue;
-            }
-            let durable = self.checkpoints.load(&checkpoint).await?;
-            if durable.is_none_or(|done| done < sequence_number) {
+            let here = self.progress.borrow().applied(&checkpoint);
+            let reached = match here {
+                Some(here) if here >= sequence_number => here,
+                _ => {
+                    let durable = self.checkpoints.load(&checkpoint).await?;
+                    here.max(durable).unwrap_or(0)
+                }
+            };
+            applied.push(reached);
+        }
+        if applied.iter().all(|&reached| reached >= sequence_number) {
+            return Ok(true);
+        }
+        // While this instance reads events, a later checkpoint will tell.
+        if matches!(self.status(), RunnerStatus::CatchingUp { .. }) {
+            return Ok(false);
+        }
+        self.passed_outside(&applied, sequence_number).await
+    }
+
+    /// Whether `sequence_number` is passed though no checkpoint reached it:
+    /// it is visible to readers (so every event below it that will ever be
+    /// visible already is), and every source event up to it is applied in
+    /// its partition. How an event outside the source is passed.
+    async fn passed_outside(&self, applied: &[u64], sequence_number: u64) -> Result<bool> {
+        let visible = ScanQuery::new()
+            .after(sequence_number.saturating_sub(1))
+            .limit(1);
+        let mut log = self.events.log().scan(visible);
+        if log.try_next().await?.is_none() {
+            return Ok(false);
+        }
+        let least = applied.iter().copied().min().unwrap_or(0);
+        let pending = self
+            .subscription
+            .scan_query()
+            .after(least)
+            .before(sequence_number.saturating_add(1))
+            .limit(OUTSIDE_SCAN);
+        let partitions = u32::try_from(applied.len()).unwrap_or(u32::MAX);
+        let mut events = self.events.scan(self.source.clone(), pending);
+        let mut read = 0;
+        while let Some(event) = events.try_next().await? {
+            read += 1;
+            let partition = partition_of(&event.stream, partitions) as usize;
+            if applied
+                .get(partition)
+                .is_none_or(|&a| a < event.sequence_number)
+            {
                 return Ok(false);
             }
         }
-        Ok(true)
+        Ok(read < OUTSIDE_SCAN)
     }
 }

@@ -155,7 +155,7 @@ pub async fn a_dropped_projection_save_or_search_leaves_one_projection(
         }
     }
     for polls in 1..=MAX_POLLS {
-        let ending = drop_after_polls(projections.search(&tally_search()), polls).await;
+        let ending = drop_after_polls(projections.search_stored(&tally_search()), polls).await;
         let how = format!("a projection search dropped after {polls} polls");
         assert_nothing_held(&*fixture.leftovers, &how).await;
         if let Ending::Completed(page) = ending {
@@ -167,7 +167,7 @@ pub async fn a_dropped_projection_save_or_search_leaves_one_projection(
 }
 
 fn tally_search() -> Search {
-    let name = Filter::new(Field::Name, Operator::Equal, "tally").unwrap_or_else(|e| panic!("{e}"));
+    let name = Filter::new(Field::Name, Operator::Equal, "tally");
     Search::new().filter(name)
 }
 
@@ -175,7 +175,7 @@ fn tally_search() -> Search {
 async fn stored_counts(fixture: &CancellationFixture) -> Vec<u64> {
     let page = promptly(
         "a search",
-        fixture.observed.projections.search(&tally_search()),
+        fixture.observed.projections.search_stored(&tally_search()),
     )
     .await
     .unwrap_or_else(|error| panic!("a search failed: {error}"));

@@ -5,7 +5,8 @@
 //! case becomes its own test with a fresh, empty store from your factory:
 //!
 //! ```ignore
-//! use eventblocks_projection::{MemoryProjectionStore, ProjectionStore};
+//! use eventblocks_memory::MemoryProjectionStore;
+//! use eventblocks_projection::ProjectionStore;
 //!
 //! eventblocks_testkit::projection_store_suite!(|| async {
 //!     ProjectionStore::new(MemoryProjectionStore::new())

@@ -29,14 +29,14 @@ async fn save(store: &ProjectionStore, projection: &Projection<Value, Value>) {
 
 async fn load(store: &ProjectionStore, id: &str) -> Option<Projection<Value, Value>> {
     store
-        .load("renamed", id)
+        .load_stored("renamed", id)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn locate(store: &ProjectionStore, of: &str) -> Option<Projection<Value, Value>> {
     store
-        .locate(&source(of), "renamed")
+        .locate_stored("renamed", &source(of))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -49,7 +49,7 @@ pub fn similarity_texts() -> Vec<StoredProjection> {
 
 async fn sorted(store: &ProjectionStore, search: &Search) -> Vec<String> {
     let page = store
-        .search(search)
+        .search_stored(search)
         .await
         .unwrap_or_else(|e| panic!("{search:?}: {e}"));
     ids(&page.projections)
@@ -124,10 +124,7 @@ pub async fn similarity_ties_break_alike(store: ProjectionStore) {
         ],
         vec![Sort::descending(Field::Id).similar_to("cafe accent")],
         vec![Sort::ascending(Field::Name).similar_to("similar")],
-        vec![
-            Sort::descending(Field::metadata("version").unwrap_or_else(|e| panic!("{e}")))
-                .similar_to("7"),
-        ],
+        vec![Sort::descending(Field::metadata("version")).similar_to("7")],
     ];
     for order in orders {
         let search = order
@@ -174,16 +171,16 @@ pub async fn similarity_inputs_are_refused_before_any_io(store: ProjectionStore)
     let longest = "a".repeat(MAX_SIMILARITY_TEXT_LENGTH);
     let too_long = "é".repeat(MAX_SIMILARITY_TEXT_LENGTH / 2 + 1);
     invalid(
-        store.search(&search(similar(&too_long))).await,
+        store.search_stored(&search(similar(&too_long))).await,
         "a similarity text too long",
     );
     invalid(
-        store.search(&search(similar("a\0b"))).await,
+        store.search_stored(&search(similar("a\0b"))).await,
         "a NUL in a similarity text",
     );
     invalid(
         store
-            .search(&search(Sort::descending(Field::Source).similar_to("a")))
+            .search_stored(&search(Sort::descending(Field::Source).similar_to("a")))
             .await,
         "a similarity of the source",
     );
@@ -194,19 +191,24 @@ pub async fn similarity_inputs_are_refused_before_any_io(store: ProjectionStore)
     };
     for value in [json!("0.5"), json!(0.1), json!(1.5), json!(-0.25)] {
         let after = search(similar("word")).after(anywhere(value.clone()));
-        invalid(store.search(&after).await, &format!("a cursor at {value}"));
+        invalid(
+            store.search_stored(&after).await,
+            &format!("a cursor at {value}"),
+        );
     }
     let mut none = anywhere(json!(0));
     none.values = vec![None];
     invalid(
-        store.search(&search(similar("word")).before(none)).await,
+        store
+            .search_stored(&search(similar("word")).before(none))
+            .await,
         "a cursor without a similarity",
     );
     // Just within the limits, every store answers.
-    let page = store.search(&search(similar(&longest))).await;
+    let page = store.search_stored(&search(similar(&longest))).await;
     assert_eq!(page.map(|page| page.projections.len()).ok(), Some(0));
     let exact = search(similar("word")).after(anywhere(json!(0.5)));
-    assert!(store.search(&exact).await.is_ok(), "a cursor at 0.5");
+    assert!(store.search_stored(&exact).await.is_ok(), "a cursor at 0.5");
 }
 
 /// `find_one`: the one projection passing the filters, `None` when none does,
@@ -217,10 +219,10 @@ pub async fn find_one_finds_the_single_match(store: ProjectionStore) {
     save_all(&store, &all).await;
     let equal = |path: &str, value: Value| {
         let filter = Filter::new(state(path), Operator::Equal, value);
-        Search::new().filter(filter.unwrap_or_else(|e| panic!("{e}")))
+        Search::new().filter(filter)
     };
     let found = store
-        .find_one::<Value, Value>(&equal("t", json!("cafe")).limit(1).offset(5))
+        .find_one_stored(&equal("t", json!("cafe")).limit(1).offset(5))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -228,13 +230,11 @@ pub async fn find_one_finds_the_single_match(store: ProjectionStore) {
         Some("cafe"),
         "paging is ignored"
     );
-    let none = store
-        .find_one::<Value, Value>(&equal("t", json!("x")))
-        .await;
+    let none = store.find_one_stored(&equal("t", json!("x"))).await;
     assert!(matches!(none, Ok(None)), "{none:?}");
     let several = equal("rank", json!(0)).sort(Sort::descending(Field::Id));
     let expected = ids(&reference_results(&all, &several));
-    match store.find_one::<Value, Value>(&several).await {
+    match store.find_one_stored(&several).await {
         Err(Error::SeveralMatches { first, second }) => {
             assert_eq!(
                 [first.1, second.1],
@@ -246,8 +246,8 @@ pub async fn find_one_finds_the_single_match(store: ProjectionStore) {
         other => panic!("several match: {other:?}"),
     }
     let bad = equal("t", json!("cafe")).sort(Sort::ascending(Field::Source));
-    match store.find_one::<Value, Value>(&bad).await {
-        Err(Error::Store(error)) => assert!(error.is_invalid_input(), "{error}"),
+    match store.find_one_stored(&bad).await {
+        Err(error) => assert!(error.is_invalid_input(), "{error}"),
         other => panic!("an invalid search: {other:?}"),
     }
 }

@@ -58,7 +58,7 @@ pub async fn stores_refuse_writes_under_an_older_fence(fixture: RunnerFixture) {
     let stale = projections.save_fenced(&fenced_projection(2), &older).await;
     assert_fenced(stale, 5, "an older projection save");
     let stored: Option<Projection<Value, Value>> = projections
-        .locate(&saved.source, "fenced")
+        .locate_stored("fenced", &saved.source)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stored, Some(saved), "a refused save writes nothing");
@@ -125,7 +125,7 @@ pub async fn a_made_up_fencing_token_is_refused_and_leases_go_on(fixture: Runner
     assert_eq!(loaded.unwrap_or_else(|e| panic!("{e}")), None);
     let stored: Option<Projection<Value, Value>> = fixture
         .projections
-        .locate(&fenced_projection(1).source, "fenced")
+        .locate_stored("fenced", &fenced_projection(1).source)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stored, None, "a refused save writes nothing");

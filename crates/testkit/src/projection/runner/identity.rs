@@ -70,7 +70,7 @@ pub async fn a_projection_whose_id_changes_stays_one_projection(fixture: RunnerF
             .unwrap_or_else(|e| panic!("folding: {e}"));
         let located: Option<Projection<Totals, Tracked>> = fixture
             .projections
-            .locate(&source.into(), Renaming.name())
+            .locate(&Renaming, &source.into())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(located, Some(folded), "the runner and a fold agree");

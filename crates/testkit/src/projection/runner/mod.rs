@@ -253,10 +253,10 @@ pub(crate) async fn publish(
 /// The stored projections of the projector `name`.
 async fn projections_of(projections: &ProjectionStore, name: &str) -> Vec<StoredProjection> {
     let search = Search::new()
-        .filter(Filter::new(Field::Name, Operator::Equal, name).unwrap_or_else(|e| panic!("{e}")))
+        .filter(Filter::new(Field::Name, Operator::Equal, name))
         .limit(1000);
     let page = projections
-        .search(&search)
+        .search_stored(&search)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     page.projections

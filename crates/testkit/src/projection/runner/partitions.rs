@@ -27,15 +27,17 @@ fn start(
 }
 
 /// Asserts that `result` refuses a start with `requested` partitions of a
-/// consumer recorded with `recorded`.
+/// consumer recorded with `recorded`: a run stopped by the refusal, or a
+/// waiter told it.
 fn assert_refused(result: eventblocks_projection::Result<()>, recorded: u64, requested: u32) {
-    match result {
-        Err(Error::PartitionCount {
+    let error = result.as_ref().err();
+    match error.and_then(Error::stop_cause).or(error) {
+        Some(Error::PartitionCount {
             recorded: found,
             requested: asked,
             ..
-        }) => assert_eq!((found, asked), (recorded, requested)),
-        other => panic!("expected a refused number of partitions, got {other:?}"),
+        }) => assert_eq!((*found, *asked), (recorded, requested)),
+        _ => panic!("expected a refused number of partitions, got {result:?}"),
     }
 }
 

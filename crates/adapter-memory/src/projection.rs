@@ -1,18 +1,19 @@
-//! The in-memory projection store.
+//! The in-memory projection store (feature `projections`, on by default).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{Error, EventSourceIdentifier, Fence, Name, Result};
+use eventblocks_projection::query::{Cursor, Filter, Page, Paging, Search};
+use eventblocks_projection::{ProjectionStorageAdapter, StoredProjection};
 use parking_lot::RwLock;
 
-use crate::projection::StoredProjection;
-use crate::query::{Cursor, Filter, Page, Paging, Search};
-use crate::store::ProjectionStorageAdapter;
-
-/// Projections in memory: for tests, prototypes and single-process
-/// applications. Searches scan every projection.
+/// Projections in memory, beside [`MemoryCheckpointStore`](crate::MemoryCheckpointStore)
+/// and [`MemoryLeases`](crate::MemoryLeases): for tests, prototypes and
+/// single-process applications. Use it through an
+/// [`eventblocks_projection::ProjectionStore`]. Searches scan every
+/// projection.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryProjectionStore {
     projections: Arc<RwLock<Projections>>,
@@ -127,6 +128,11 @@ impl ProjectionStorageAdapter for MemoryProjectionStore {
                 .take(wanted)
                 .map(|(_, projection)| projection)
                 .collect(),
+            other => {
+                return Err(Error::Unsupported {
+                    what: format!("paging {other:?}").into(),
+                })
+            }
         };
         Ok(Page::from_rows(search, rows))
     }
