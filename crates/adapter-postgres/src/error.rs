@@ -41,9 +41,13 @@ pub(crate) fn database(
             source: Some(error.into()),
         };
     }
+    // What a schema that was never migrated, or not since an upgrade of this
+    // crate, lacks: its schema, tables, functions, types or newer columns.
     let missing_object = [
         SqlState::UNDEFINED_TABLE,
         SqlState::UNDEFINED_FUNCTION,
+        SqlState::UNDEFINED_OBJECT,
+        SqlState::UNDEFINED_COLUMN,
         SqlState::INVALID_SCHEMA_NAME,
     ];
     if missing_object.contains(&code) {

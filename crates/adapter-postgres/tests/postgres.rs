@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventblocks_core::{
-    Error, EventStore, NewEvent, ScanQuery, StoredEvent, WriteCondition, WriteOutcome,
+    CheckpointStore, Error, EventStore, Name, NewEvent, ScanQuery, StoredEvent, WriteCondition,
+    WriteOutcome,
 };
-use eventblocks_postgres::PostgresAdapter;
+use eventblocks_postgres::{PostgresAdapter, PostgresCheckpointStore, PostgresProjectionStore};
+use eventblocks_projection::query::Search;
+use eventblocks_projection::{Projection, ProjectionStore};
 use futures::TryStreamExt;
 use serde_json::json;
 use tokio_postgres::NoTls;
@@ -452,33 +455,62 @@ async fn the_configured_event_size_limit_is_enforced_before_any_sql() {
 }
 
 /// Saves and reads against a schema `migrate()` never ran on say so, and
-/// name what to do.
+/// name what to do: whether the schema is missing or exists empty (made for
+/// a role that will own it, say).
 #[tokio::test]
 async fn a_schema_that_was_never_migrated_asks_for_migrate() {
-    let schema = common::unique_schema();
-    let adapter = PostgresAdapter::builder()
-        .url(common::url_named(&schema))
-        .schema(&schema)
-        .build()
-        .unwrap();
-    let store = EventStore::new(adapter);
-    let stream = store.stream("accounts", "a").unwrap();
-    let saved = stream
-        .publish([event("opened")], WriteCondition::NoCondition)
-        .await
-        .unwrap_err();
-    let read = stream.read().await.unwrap_err();
-    let scanned = store
-        .log()
-        .scan(ScanQuery::new())
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap_err();
-    for error in [saved, read, scanned] {
-        assert!(
-            error.to_string().contains("has `migrate()` been run"),
-            "{error}"
-        );
-        assert!(!error.is_retryable(), "{error:?}");
+    let admin = connect().await;
+    for exists in [false, true] {
+        let schema = common::unique_schema();
+        if exists {
+            admin
+                .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+                .await
+                .unwrap();
+        }
+        let adapter = PostgresAdapter::builder()
+            .url(common::url_named(&schema))
+            .schema(&schema)
+            .build()
+            .unwrap();
+        let checkpoints = PostgresCheckpointStore::new(&adapter);
+        let projections = ProjectionStore::new(PostgresProjectionStore::new(&adapter));
+        let store = EventStore::new(adapter);
+        let stream = store.stream("accounts", "a").unwrap();
+        let consumer = Name::new("consumer", "c").unwrap();
+        let advanced = checkpoints.advance(&consumer, 1, None).await.unwrap_err();
+        let loaded = checkpoints.load(&consumer).await.unwrap_err();
+        let projection = Projection {
+            id: "a".to_owned(),
+            name: "balances".to_owned(),
+            source: stream.identifier().clone().into(),
+            state: json!(1),
+            metadata: json!({}),
+        };
+        let projected = projections.save(&projection).await.unwrap_err();
+        let searched = projections.search_stored(&Search::new()).await.unwrap_err();
+        let saved = stream
+            .publish([event("opened")], WriteCondition::NoCondition)
+            .await
+            .unwrap_err();
+        let read = stream.read().await.unwrap_err();
+        let scanned = store
+            .log()
+            .scan(ScanQuery::new())
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        let latest = store.log().latest().await.unwrap_err();
+        let errors = [
+            saved, read, scanned, latest, advanced, loaded, projected, searched,
+        ];
+        for error in errors {
+            assert!(
+                error.to_string().contains("has `migrate()` been run"),
+                "schema exists: {exists}: {error}"
+            );
+            assert!(!error.is_retryable(), "{error:?}");
+        }
+        common::drop_schema(schema);
     }
 }

@@ -105,6 +105,14 @@ enum Run {
     Failed(Arc<Error>),
 }
 
+/// Whether a waiter's sequence number is passed.
+enum Passed {
+    Yes,
+    NotYet,
+    /// Not, and never by this instance: it has stopped.
+    Never(Error),
+}
+
 /// What [`Progress::start`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Start {
@@ -341,7 +349,12 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             loop {
                 let known = progress.borrow_and_update().partitions();
                 let count = partitions.or(recorded).unwrap_or(known);
-                if self.passed(&consumer, count, sequence_number).await? {
+                let passed = match self.passed(&consumer, count, sequence_number).await? {
+                    Passed::Yes => true,
+                    Passed::NotYet => false,
+                    Passed::Never(stopped) => return Err(stopped),
+                };
+                if passed {
                     if partitions.is_some() || recorded.is_some() {
                         return Ok(());
                     }
@@ -354,10 +367,6 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
                         }
                         _ => return Ok(()),
                     }
-                }
-                let stopped = progress.borrow().stopped(self.projector.name());
-                if let Some(stopped) = stopped {
-                    return Err(stopped);
                 }
                 let _ = tokio::time::timeout(CHECKPOINT_POLL, progress.changed()).await;
             }
@@ -377,8 +386,14 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     }
 
     /// Whether every partition has applied its events up to
-    /// `sequence_number`, here or (by its durable checkpoint) elsewhere.
-    async fn passed(&self, consumer: &Name, partitions: u32, sequence_number: u64) -> Result<bool> {
+    /// `sequence_number`, here or (by its durable checkpoint) elsewhere; or
+    /// never will here, as this instance has stopped.
+    async fn passed(
+        &self,
+        consumer: &Name,
+        partitions: u32,
+        sequence_number: u64,
+    ) -> Result<Passed> {
         let mut applied = Vec::with_capacity(partitions as usize);
         for partition in 0..partitions {
             let checkpoint = partition_checkpoint(consumer, partition, partitions)?;
@@ -393,13 +408,21 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             applied.push(reached);
         }
         if applied.iter().all(|&reached| reached >= sequence_number) {
-            return Ok(true);
+            return Ok(Passed::Yes);
+        }
+        if let Some(stopped) = self.progress.borrow().stopped(self.projector.name()) {
+            return Ok(Passed::Never(stopped));
         }
         // While this instance reads events, a later checkpoint will tell.
         if matches!(self.status(), RunnerStatus::CatchingUp { .. }) {
-            return Ok(false);
+            return Ok(Passed::NotYet);
         }
-        self.passed_outside(&applied, sequence_number).await
+        Ok(
+            match self.passed_outside(&applied, sequence_number).await? {
+                true => Passed::Yes,
+                false => Passed::NotYet,
+            },
+        )
     }
 
     /// Whether `sequence_number` is passed though no checkpoint reached it:
@@ -407,6 +430,10 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// visible already is), and every source event up to it is applied in
     /// its partition. How an event outside the source is passed.
     async fn passed_outside(&self, applied: &[u64], sequence_number: u64) -> Result<bool> {
+        if i64::try_from(sequence_number).is_err() {
+            // Beyond any number a store hands out.
+            return Ok(false);
+        }
         let visible = ScanQuery::new()
             .after(sequence_number.saturating_sub(1))
             .limit(1);

@@ -15,6 +15,7 @@ mod cases;
 mod fencing;
 mod gate;
 mod identity;
+mod lifecycle;
 mod partitions;
 mod progress;
 
@@ -41,6 +42,7 @@ pub use acquisition::*;
 pub use cases::*;
 pub use fencing::*;
 pub use identity::*;
+pub use lifecycle::*;
 pub use partitions::*;
 pub use progress::*;
 
@@ -317,6 +319,9 @@ macro_rules! __with_runner_cases {
             a_rebuild_of_a_partitioned_consumer_moves_every_partition,
             a_failed_lease_acquisition_does_not_stop_a_partitioned_runner,
             a_made_up_fencing_token_is_refused_and_leases_go_on,
+            a_shutdown_finishes_the_event_in_hand,
+            a_stopped_runner_fails_its_waiters_at_once,
+            events_outside_the_source_count_as_passed,
         }
     };
 }
