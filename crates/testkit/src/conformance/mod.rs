@@ -24,6 +24,7 @@ mod input_table;
 mod model;
 mod numbers;
 mod reads;
+mod subscriptions;
 mod support;
 mod wide;
 mod writes;
@@ -44,6 +45,7 @@ pub use input_table::*;
 pub use model::*;
 pub use numbers::*;
 pub use reads::*;
+pub use subscriptions::*;
 pub use wide::*;
 pub use writes::*;
 
@@ -110,6 +112,9 @@ macro_rules! __with_event_store_cases {
             numbers_come_back_as_they_were_encoded,
             a_retry_with_numbers_spelt_differently_is_the_same_event,
             random_operations_match_a_reference_model,
+            a_live_subscription_receives_a_new_event_promptly,
+            catch_up_then_live_never_skips_or_repeats,
+            a_subscription_resumes_after_a_checkpoint,
         }
     };
 }
