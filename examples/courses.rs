@@ -17,7 +17,6 @@ use eventblocks_core::{
     DecideError, DecideOptions, Error, EventStore, NewEvent, Query, QueryItem, QueryOptions,
     StoredEvent, StreamIdentifier, StreamWrite, WriteCondition,
 };
-use eventblocks_memory::MemoryAdapter;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -168,23 +167,10 @@ async fn define_course(store: &EventStore, course: &str, capacity: usize) -> Res
     Ok(())
 }
 
-async fn open_store() -> Result<EventStore, Box<dyn std::error::Error>> {
-    if std::env::args().any(|arg| arg == "--postgres") {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".to_owned());
-        let adapter = eventblocks_postgres::PostgresAdapter::builder()
-            .url(url)
-            .schema("eventblocks_example_courses")
-            .build()?;
-        adapter.migrate().await?;
-        return Ok(EventStore::new(adapter));
-    }
-    Ok(EventStore::new(MemoryAdapter::new()))
-}
-
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = open_store().await?;
+async fn main() -> Result<(), eventblocks_core::BoxError> {
+    // In memory, or with `--postgres` on PostgreSQL.
+    let (store, _, _) = eventblocks_examples::stores("courses").await?;
     // Fresh ids each run, so the example runs again and again on one store.
     let run = uuid::Uuid::new_v4().simple().to_string();
     let courses: Vec<String> = (0..4).map(|n| format!("course-{n}-{run:.8}")).collect();

@@ -32,7 +32,8 @@ use crate::write::StreamWrite;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DecideOptions {
-    /// Attempts in all, at least 1 (default 10).
+    /// Attempts in all, at least 1 (default 20: enough for some twenty
+    /// writers racing on one stream).
     pub attempts: u32,
     /// The bound of the first pause (default 2 ms).
     pub backoff: Duration,
@@ -43,7 +44,7 @@ pub struct DecideOptions {
 impl Default for DecideOptions {
     fn default() -> Self {
         Self {
-            attempts: 10,
+            attempts: 20,
             backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(250),
         }
@@ -102,17 +103,32 @@ impl<E> From<Error> for DecideError<E> {
 impl<E: fmt::Display> fmt::Display for DecideError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Rejected(error) => write!(f, "the command was rejected: {error}"),
+            Self::Rejected(error) => write!(f, "refused: {error}"),
             Self::Store(error) => write!(f, "{error}"),
         }
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for DecideError<E> {
+/// An error whatever the application's error type, as long as it can be
+/// shown (`&'static str` and `String` will do), so `?` takes a decision's
+/// error wherever a `Box<dyn Error>` is expected. The store's error is the
+/// source; a rejection is in the message, and in
+/// [`DecideError::Rejected`] for matching.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for DecideError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Rejected(error) => Some(error),
+            Self::Rejected(_) => None,
             Self::Store(error) => Some(error),
+        }
+    }
+}
+
+impl<E> DecideError<E> {
+    /// The application's refusal, if the decision was refused.
+    pub fn rejection(&self) -> Option<&E> {
+        match self {
+            Self::Rejected(error) => Some(error),
+            Self::Store(_) => None,
         }
     }
 }

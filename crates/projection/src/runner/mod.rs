@@ -94,10 +94,7 @@ pub enum ErrorPolicy {
 /// let runner = Arc::new(ProjectionRunner::new(
 ///     Counts, events.clone(), projections.clone(), MemoryCheckpointStore::new(),
 /// ));
-/// let running = tokio::spawn({
-///     let runner = runner.clone();
-///     async move { runner.run().await }
-/// });
+/// let running = runner.spawn(); // runner.run() in a task of its own
 ///
 /// let stream = events.stream("things", "a")?;
 /// let stored = stream.publish([NewEvent::new("happened", &json!({}))?], WriteCondition::NoCondition).await?;
@@ -236,6 +233,17 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             self.follow(&target).await
         })
         .await
+    }
+
+    /// [`run`](Self::run) in a task of its own, on the current tokio
+    /// runtime: the task ends when the run does (after a
+    /// [`shutdown`](Self::shutdown), say), with its result.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<Result<()>> {
+        let runner = Arc::clone(self);
+        tokio::spawn(async move { runner.run().await })
     }
 
     /// Runs `run` as this runner's run with `partitions`: records that it
