@@ -320,7 +320,7 @@ impl StreamHandle {
     ///         DecideOptions::default(),
     ///     )
     /// };
-    /// assert_eq!(withdraw(30).await.map_err(|e| e.to_string())?.len(), 1);
+    /// assert_eq!(withdraw(30).await?.len(), 1); // `?` takes a DecideError as any error
     /// assert!(matches!(withdraw(30).await, Err(DecideError::Rejected("insufficient funds"))));
     /// # Ok(())
     /// # }
@@ -363,6 +363,43 @@ impl LogHandle {
     /// on the condition that no event matching `query` became visible after
     /// the read's head. Retries as [`StreamHandle::decide`] does. Returns the
     /// stored events (none if `decide` chose none).
+    ///
+    /// ```
+    /// use eventblocks_core::{DecideError, DecideOptions, EventStore, NewEvent, Query};
+    /// use eventblocks_core::{QueryItem, StoredEvent, StreamIdentifier, StreamWrite, WriteCondition};
+    /// use eventblocks_memory::MemoryAdapter;
+    /// use serde_json::json;
+    ///
+    /// /// A username is claimed once, whichever user's stream claimed it.
+    /// async fn claim(
+    ///     store: &EventStore,
+    ///     user: &str,
+    /// ) -> Result<Vec<StoredEvent>, DecideError<&'static str>> {
+    ///     let taken = Query::new().or(QueryItem::new().tags(["username:joe"])?);
+    ///     let user = StreamIdentifier::new("users", user)?;
+    ///     let decide = |&taken: &bool| {
+    ///         if taken {
+    ///             return Err("the username is taken");
+    ///         }
+    ///         let event = NewEvent::new("username-claimed", &json!("joe"))
+    ///             .and_then(|event| event.tag("username:joe"))
+    ///             .expect("valid");
+    ///         Ok(vec![StreamWrite::new(user.clone(), [event], WriteCondition::NoCondition)])
+    ///     };
+    ///     let fold = |taken: &mut bool, _: &StoredEvent| Ok(*taken = true);
+    ///     let log = store.log();
+    ///     log.decide(taken, false, fold, decide, DecideOptions::default()).await
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = EventStore::new(MemoryAdapter::new());
+    /// assert_eq!(claim(&store, "u1").await?.len(), 1);
+    /// let again = claim(&store, "u2").await;
+    /// assert!(matches!(again, Err(DecideError::Rejected("the username is taken"))));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// As [`StreamHandle::decide`]; the boundary kept moving for every

@@ -7,8 +7,12 @@ use crate::error::{Error, Result};
 /// Runs `operation` up to `max_attempts` times (at least once) while it fails with
 /// [`Error::UnmetCondition`], and returns its first success or last error.
 ///
-/// Use it for read-decide-write loops: each attempt should read the stream again
-/// and publish with a condition on what it read.
+/// For a command (read, decide, publish on a condition on what was read),
+/// prefer [`StreamHandle::decide`](crate::StreamHandle::decide): it also
+/// retries retryable failures, waits a jittered backoff between attempts and
+/// republishes the same events after an unknown outcome. This retries
+/// immediately, and only unmet conditions: each attempt should read the
+/// stream again and publish with a condition on what it read.
 ///
 /// ```
 /// use eventblocks_core::{retry_on_unmet_condition, Error, StreamIdentifier, WriteCondition};

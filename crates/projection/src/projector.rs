@@ -166,7 +166,7 @@ pub trait Projector: Send + Sync {
     /// };
     /// assert!(withdraw(10).await.is_err());
     /// account.publish([NewEvent::new("deposited", &json!(25))?], eventblocks_core::WriteCondition::NoCondition).await?;
-    /// assert_eq!(withdraw(10).await.map_err(|e| e.to_string())?.len(), 1);
+    /// assert_eq!(withdraw(10).await?.len(), 1);
     /// # Ok(())
     /// # }
     /// ```

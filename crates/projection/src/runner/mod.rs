@@ -254,8 +254,9 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         run: impl std::future::Future<Output = Result<()>>,
     ) -> Result<()> {
         let mut start = Start::Started;
+        let stopping = *self.stopping.borrow();
         self.progress.send_if_modified(|progress| {
-            start = progress.start(partitions);
+            start = progress.start(partitions, stopping);
             start == Start::Started
         });
         match start {
@@ -302,7 +303,8 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     ///
     /// Shutting down is for good: a later run returns at once, and waiters
     /// fail with [`Error::Stopped`] (they would wait in vain). Make a new
-    /// runner to run again.
+    /// runner to run again. A runner an error stopped keeps showing that
+    /// error.
     pub async fn shutdown(&self) {
         self.stopping.send_replace(true);
         self.progress

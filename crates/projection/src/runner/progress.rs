@@ -141,11 +141,12 @@ pub(super) struct Progress {
 
 impl Progress {
     /// Starts a run with `partitions`, unless the runner was shut down (for
-    /// good) or already runs.
-    pub(super) fn start(&mut self, partitions: u32) -> Start {
+    /// good: `stopping`) or already runs.
+    pub(super) fn start(&mut self, partitions: u32, stopping: bool) -> Start {
         match self.run {
-            Run::ShutDown => return Start::ShutDown,
             Run::Running => return Start::AlreadyRunning,
+            _ if stopping => return Start::ShutDown,
+            Run::ShutDown => return Start::ShutDown,
             Run::Idle | Run::Failed(_) => {}
         }
         self.partitions = partitions;
@@ -153,9 +154,10 @@ impl Progress {
         Start::Started
     }
 
-    /// Marks a runner that is not running as shut down; whether it was idle.
+    /// Marks an idle runner as shut down; whether it was idle. (A failed
+    /// one keeps its error to show.)
     pub(super) fn shut_down_if_idle(&mut self) -> bool {
-        if matches!(self.run, Run::Idle | Run::Failed(_)) {
+        if matches!(self.run, Run::Idle) {
             self.run = Run::ShutDown;
             return true;
         }
