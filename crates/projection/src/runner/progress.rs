@@ -292,18 +292,40 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
     /// recorded for its consumer (one if none is), from the checkpoints;
     /// [`ProjectionRunner::wait_until_partitioned`] is told the number.
     ///
+    /// The errors are eventblocks' one [`Error`], matched as anywhere else:
+    ///
     /// ```
     /// use std::time::Duration;
-    /// # use eventblocks_projection::{Error, ProjectionRunner, Projector};
-    /// # async fn example<P: Projector + 'static>(runner: &ProjectionRunner<P>) -> Result<(), Error> {
-    /// match runner.wait_until(42, Duration::from_secs(5)).await {
-    ///     Ok(()) => {}
-    ///     Err(error) if error.is_timeout() => { /* still behind */ }
-    ///     Err(Error::Stopped { source, .. }) => {
-    ///         eprintln!("the runner will not get there: {source:?}");
+    /// use eventblocks_core::{BoxError, Error, EventStore, StoredEvent};
+    /// use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryProjectionStore};
+    /// use eventblocks_projection::{Handled, ProjectionRunner, ProjectionStore, Projector};
+    ///
+    /// struct Nothing;
+    ///
+    /// impl Projector for Nothing {
+    ///     type State = ();
+    ///     type Metadata = ();
+    ///     fn name(&self) -> &str { "nothing" }
+    ///     fn initial_state(&self) {}
+    ///     fn apply(&self, _: &mut (), _: &StoredEvent) -> Result<Handled, BoxError> {
+    ///         Ok(Handled::Applied)
     ///     }
-    ///     Err(error) => return Err(error),
     /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let events = EventStore::new(MemoryAdapter::new());
+    /// let projections = ProjectionStore::new(MemoryProjectionStore::new());
+    /// let runner = ProjectionRunner::new(Nothing, events, projections, MemoryCheckpointStore::new());
+    /// // Nobody published event 42, and the runner is not even running:
+    /// match runner.wait_until(42, Duration::from_millis(20)).await {
+    ///     Err(Error::Timeout { .. }) => {}
+    ///     Err(Error::Stopped { source, .. }) => panic!("it stopped: {source:?}"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// runner.shutdown().await;
+    /// let stopped = runner.wait_until(42, Duration::from_secs(60)).await;
+    /// assert!(stopped.is_err_and(|error| error.is_stopped()), "at once, not in a minute");
     /// # Ok(())
     /// # }
     /// ```
