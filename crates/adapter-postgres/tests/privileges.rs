@@ -58,6 +58,21 @@ fn runtime_config(schema: &str) -> tokio_postgres::Config {
     config
 }
 
+/// The runtime role's connection string, for the adapter's wake-up listener
+/// (the pool is built from [`runtime_config`]).
+fn runtime_url(schema: &str) -> String {
+    let config = runtime_config(schema);
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let dbname = config.get_dbname().unwrap_or("postgres");
+    let user = role();
+    format!("host={host} port={port} dbname={dbname} user={user} application_name={schema}")
+}
+
 /// The runtime adapter, keeping the test's schema until it is dropped.
 #[derive(Debug)]
 struct RuntimeAdapter {
@@ -137,6 +152,8 @@ async fn runtime_store() -> EventStore {
         .unwrap();
     let runtime = PostgresAdapter::builder()
         .pool(pool)
+        // Live subscriptions listen as the runtime role too.
+        .notifications_url(runtime_url(&migrated.schema))
         .schema(&migrated.schema)
         // As every test adapter: wait out other tests' transactions on the
         // shared server rather than trail them (see `common::adapter_with`).
