@@ -10,6 +10,8 @@ use crate::error::{classify, SqliteError};
 const MIGRATIONS: &[&str] = &[include_str!("../sql/migrations/0001_initial.sql")];
 
 /// The newest schema version this release knows.
+// A handful of migrations: the cast cannot wrap.
+#[allow(clippy::cast_possible_wrap)]
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// The file's schema version.

@@ -95,3 +95,31 @@ impl StorageAdapter for TestAdapter {
         self.adapter.tracked_position(consumer).await
     }
 }
+
+/// A runner fixture on one new file: events, projections, checkpoints and
+/// leases (a short lease time, so revoked holders notice soon).
+pub async fn runner_fixture() -> eventblocks_testkit::projection::runner::RunnerFixture {
+    runner_fixture_on(adapter().await)
+}
+
+/// A runner fixture on `file`.
+pub fn runner_fixture_on(
+    file: TestAdapter,
+) -> eventblocks_testkit::projection::runner::RunnerFixture {
+    use eventblocks_projection::ProjectionStore;
+    use eventblocks_sqlite::{SqliteCheckpointStore, SqliteLeases, SqliteProjectionStore};
+    use futures::FutureExt;
+
+    let leases = SqliteLeases::with_lease_time(&file.adapter, std::time::Duration::from_secs(1));
+    let revoking = leases.clone();
+    eventblocks_testkit::projection::runner::RunnerFixture {
+        projections: ProjectionStore::new(SqliteProjectionStore::new(&file.adapter)),
+        checkpoints: Arc::new(SqliteCheckpointStore::new(&file.adapter)),
+        leases: Arc::new(leases),
+        revoke: Arc::new(move |consumer, partition| {
+            let leases = revoking.clone();
+            async move { leases.revoke(&consumer, partition).await.unwrap() }.boxed()
+        }),
+        events: EventStore::new(file),
+    }
+}
