@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod lines;
+
 use std::sync::Arc;
 
 use eventblocks_core::{
