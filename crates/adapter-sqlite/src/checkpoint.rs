@@ -45,7 +45,7 @@ impl SqliteCheckpointStore {
     /// half-way: the unit commits whole or not at all.
     ///
     /// ```
-    /// # use eventblocks_core::Name;
+    /// # use eventblocks_core::{Error, Name};
     /// # use eventblocks_sqlite::{SqliteAdapter, SqliteCheckpointStore};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,10 +57,11 @@ impl SqliteCheckpointStore {
     /// for _delivery in 0..2 {
     ///     checkpoints
     ///         .apply_once(&consumer, 7, None, |unit| {
-    ///             unit.connection().execute_batch(
-    ///                 "CREATE TABLE IF NOT EXISTS sent (n INTEGER); INSERT INTO sent VALUES (7);",
-    ///             )?;
-    ///             Ok(())
+    ///             unit.connection()
+    ///                 .execute_batch(
+    ///                     "CREATE TABLE IF NOT EXISTS sent (n INTEGER); INSERT INTO sent VALUES (7);",
+    ///                 )
+    ///                 .map_err(|error| Error::backend("sending", error))
     ///         })
     ///         .await?;
     /// }
