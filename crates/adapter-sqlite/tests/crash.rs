@@ -41,11 +41,11 @@ async fn publishing_child() {
         .map(|task| {
             let store = store.clone();
             tokio::spawn(async move {
-                for round in 0_u64.. {
+                for round in 0_usize.. {
                     let stream = store
-                        .stream("crash", &format!("s{}", (task + round as usize) % 24))
+                        .stream("crash", &format!("s{}", (task + round) % 24))
                         .unwrap();
-                    let size = 1 + (round % 3) as usize;
+                    let size = 1 + round % 3;
                     let events: Vec<NewEvent> = (0..size)
                         .map(|n| NewEvent::new("written", &(task, round, n)).unwrap())
                         .collect();
