@@ -235,6 +235,10 @@ impl StorageAdapter for SqliteAdapter {
         scan::pages(self.shared.readers.clone(), request, page)
     }
 
+    async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
+        scan::latest(self.shared.readers.clone(), target).await
+    }
+
     fn wake_ups(&self) -> Option<WakeUps> {
         Some(self.shared.notifier.wake_ups())
     }

@@ -56,6 +56,94 @@ fn tags(text: Option<String>) -> Result<std::collections::BTreeSet<Tag>> {
         .collect()
 }
 
+/// A row of [`EVENT_COLUMNS`] as read, not yet decoded: reading a page and
+/// decoding it are separate steps, so a scan can read the next page while it
+/// decodes this one.
+#[derive(Debug)]
+pub(crate) struct RawEvent {
+    pub(crate) sequence_number: i64,
+    id: [u8; 16],
+    category: String,
+    stream: String,
+    pub(crate) position: i64,
+    name: String,
+    tags: Option<String>,
+    pub(crate) payload: String,
+    pub(crate) metadata: String,
+    occurred_at: i64,
+    observed_at: i64,
+}
+
+impl RawEvent {
+    /// Reads a row of [`EVENT_COLUMNS`].
+    pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            sequence_number: row.get(0)?,
+            id: row.get(1)?,
+            category: row.get(2)?,
+            stream: row.get(3)?,
+            position: row.get(4)?,
+            name: row.get(5)?,
+            tags: row.get(6)?,
+            payload: row.get(7)?,
+            metadata: row.get(8)?,
+            occurred_at: row.get(9)?,
+            observed_at: row.get(10)?,
+        })
+    }
+}
+
+/// Decodes rows, sharing one value per stream and per event name among
+/// consecutive rows that repeat them (a stream read repeats both).
+#[derive(Debug, Default)]
+pub(crate) struct Decoder {
+    stream: Option<StreamIdentifier>,
+    name: Option<Name>,
+}
+
+impl Decoder {
+    pub(crate) fn decode(&mut self, raw: RawEvent) -> Result<StoredEvent> {
+        let stream = match &self.stream {
+            Some(known)
+                if known.category.as_str() == raw.category
+                    && known.stream.as_str() == raw.stream =>
+            {
+                known.clone()
+            }
+            _ => {
+                let stream = StreamIdentifier::new(raw.category, raw.stream)
+                    .map_err(|error| corrupt(format!("stored stream: {error}")))?;
+                self.stream.insert(stream).clone()
+            }
+        };
+        let name = match &self.name {
+            Some(known) if known.as_str() == raw.name => known.clone(),
+            _ => {
+                let name = Name::new("event name", raw.name)
+                    .map_err(|error| corrupt(format!("stored event name: {error}")))?;
+                self.name.insert(name).clone()
+            }
+        };
+        let metadata = if raw.metadata == "{}" {
+            Json::empty_object()
+        } else {
+            Json::from_stored(raw.metadata)?
+        };
+        Ok(StoredEvent {
+            id: Uuid::from_bytes(raw.id),
+            name,
+            tags: tags(raw.tags)?,
+            stream,
+            position: from_sql("position", raw.position)?,
+            sequence_number: from_sql("sequence number", raw.sequence_number)?,
+            payload: Json::from_stored(raw.payload)?,
+            metadata,
+            occurred_at: timestamp("occurred_at", raw.occurred_at)?,
+            observed_at: timestamp("observed_at", raw.observed_at)?,
+        })
+    }
+}
+
 /// Decodes a row of [`EVENT_COLUMNS`].
 pub(crate) fn event(row: &Row<'_>) -> Result<StoredEvent> {
     let column = |error: rusqlite::Error| corrupt(format!("reading an event: {error}"));

@@ -1,6 +1,7 @@
 //! Scans: pages of events read by key set on a reader, one short read per
 //! page, so a slow consumer holds no connection and no snapshot between
-//! pages.
+//! pages. While a page is decoded (off the async threads too) the next one is
+//! already being read, so reading and decoding share the machine's cores.
 //!
 //! The single writer commits events in sequence order, so a page read after
 //! another can only find events numbered above every event already seen: a
@@ -16,7 +17,11 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 
 use crate::readers::Readers;
-use crate::row::{self, to_sql};
+use crate::row::{self, to_sql, Decoder, RawEvent};
+
+/// Pages this small are decoded on the async thread: handing them to another
+/// thread would cost more than decoding them.
+const DECODE_INLINE: usize = 64;
 
 /// A page holds at most this many bytes of payload and metadata (besides
 /// one event, whatever its size), so pages stay small in memory.
@@ -35,6 +40,29 @@ struct Cursor {
     /// Events still to return under the request's limit.
     remaining: u64,
     done: bool,
+    /// The next page, already being read.
+    ahead: Option<tokio::task::JoinHandle<Result<Read>>>,
+}
+
+/// The last event of `target`: one read, decoded on the spot.
+pub(crate) async fn latest(
+    readers: Arc<Readers>,
+    target: &eventblocks_core::EventSourceIdentifier,
+) -> Result<Option<StoredEvent>> {
+    let query = eventblocks_core::ScanQuery::new().backwards().limit(1);
+    let cursor = Cursor::new(readers, ScanRequest::new(target.clone(), query)?, 1)?;
+    let (sql, arguments) = cursor.sql(1);
+    let read = cursor
+        .readers
+        .run("reading the latest event", move |connection| {
+            read_page(connection, &sql, arguments, 1)
+        })
+        .await?;
+    read.rows
+        .into_iter()
+        .next()
+        .map(|raw| Decoder::default().decode(raw))
+        .transpose()
 }
 
 /// Streams the events `request` selects.
@@ -90,32 +118,58 @@ impl Cursor {
             upper,
             position,
             done: false,
+            ahead: None,
+        })
+    }
+
+    /// How many events the next page reads: without a name filter every
+    /// event read is returned, so no more than the limit needs.
+    fn size(&self) -> usize {
+        if self.request.names().is_everything() {
+            usize::try_from(self.remaining).map_or(self.page, |left| left.min(self.page))
+        } else {
+            self.page
+        }
+    }
+
+    /// Starts reading the next page.
+    fn read_ahead(&self) -> tokio::task::JoinHandle<Result<Read>> {
+        let size = self.size();
+        let (sql, arguments) = self.sql(size);
+        let readers = self.readers.clone();
+        tokio::spawn(async move {
+            readers
+                .run("scanning events", move |connection| {
+                    read_page(connection, &sql, arguments, size)
+                })
+                .await
         })
     }
 
     /// Reads the next page and moves past it; the events of it the request
     /// wants.
     async fn next_page(&mut self) -> Result<Vec<StoredEvent>> {
-        // Without a name filter every event read is returned: read no more
-        // than the limit needs.
-        let size = if self.request.names().is_everything() {
-            usize::try_from(self.remaining).map_or(self.page, |left| left.min(self.page))
-        } else {
-            self.page
+        let reading = match self.ahead.take() {
+            Some(reading) => reading,
+            None => self.read_ahead(),
         };
-        let (sql, arguments) = self.sql(size);
-        let read = self
-            .readers
-            .run("scanning events", move |connection| {
-                read_page(connection, &sql, arguments, size)
-            })
-            .await?;
+        let read = reading
+            .await
+            .map_err(|error| eventblocks_core::Error::Backend {
+                message: format!("scanning events: {error}").into(),
+                source: None,
+            })??;
         self.done = read.exhausted;
-        if let Some(last) = read.events.last() {
-            self.advance(last)?;
+        if let Some(last) = read.rows.last() {
+            self.advance(last.sequence_number, last.position);
         }
-        let mut wanted: Vec<StoredEvent> = read
-            .events
+        let returned = u64::try_from(read.rows.len()).unwrap_or(u64::MAX);
+        let wanted_more = !self.request.names().is_everything() || self.remaining > returned;
+        if !self.done && wanted_more {
+            self.ahead = Some(self.read_ahead());
+        }
+        let events = decode(read.rows).await?;
+        let mut wanted: Vec<StoredEvent> = events
             .into_iter()
             .filter(|event| self.request.matches(event))
             .collect();
@@ -124,14 +178,13 @@ impl Cursor {
         self.remaining -= wanted.len() as u64;
         if self.remaining == 0 {
             self.done = true;
+            self.ahead = None;
         }
         Ok(wanted)
     }
 
-    /// Moves the cursor past `last`, the last event read.
-    fn advance(&mut self, last: &StoredEvent) -> Result<()> {
-        let sequence = to_sql("sequence number", last.sequence_number)?;
-        let position = to_sql("position", last.position)?;
+    /// Moves the cursor past the last event read.
+    fn advance(&mut self, sequence: i64, position: i64) {
         match self.request.direction() {
             Direction::Forwards => {
                 self.lower = sequence;
@@ -142,7 +195,6 @@ impl Cursor {
                 self.position = self.position.map(|_| position - 1);
             }
         }
-        Ok(())
     }
 
     /// The page's statement: by sequence number for the log and categories,
@@ -182,8 +234,9 @@ impl Cursor {
     }
 }
 
+/// A page as read.
 struct Read {
-    events: Vec<StoredEvent>,
+    rows: Vec<RawEvent>,
     /// Whether nothing is left beyond the page.
     exhausted: bool,
 }
@@ -199,22 +252,43 @@ fn read_page(
     let mut rows = statement
         .query(rusqlite::params_from_iter(arguments))
         .map_err(failed)?;
-    let mut events = Vec::new();
+    let mut read = Vec::new();
     let mut bytes = 0;
     while let Some(row) = rows.next().map_err(failed)? {
-        let event = row::event(row)?;
-        bytes += event.payload.as_str().len() + event.metadata.as_str().len();
-        events.push(event);
-        if bytes >= PAGE_BYTES && events.len() < size {
+        let event = RawEvent::read(row)
+            .map_err(|error| crate::error::corrupt(format!("reading an event: {error}")))?;
+        bytes += event.payload.len() + event.metadata.len();
+        read.push(event);
+        if bytes >= PAGE_BYTES && read.len() < size {
             // Cut short by size: more may follow.
             return Ok(Read {
-                events,
+                rows: read,
                 exhausted: false,
             });
         }
     }
     Ok(Read {
-        exhausted: events.len() < size,
-        events,
+        exhausted: read.len() < size,
+        rows: read,
     })
+}
+
+/// Decodes a page, off the async threads unless it is small.
+async fn decode(rows: Vec<RawEvent>) -> Result<Vec<StoredEvent>> {
+    let small = rows.len() <= DECODE_INLINE;
+    let decode_all = move || {
+        let mut decoder = Decoder::default();
+        rows.into_iter()
+            .map(|raw| decoder.decode(raw))
+            .collect::<Result<Vec<_>>>()
+    };
+    if small {
+        return decode_all();
+    }
+    tokio::task::spawn_blocking(decode_all)
+        .await
+        .map_err(|error| eventblocks_core::Error::Backend {
+            message: format!("decoding events: {error}").into(),
+            source: None,
+        })?
 }
