@@ -2,7 +2,7 @@
 //! work in the same run, reported as ratios.
 //!
 //! ```text
-//! cargo run -p eventblocks-bench --release -- --adapter memory|postgres [--quick] [--json] [--runs N]
+//! cargo run -p eventblocks-bench --release -- --adapter memory|postgres|sqlite [--quick] [--json] [--runs N]
 //! ```
 
 mod memory;
@@ -11,6 +11,7 @@ mod projection;
 mod report;
 mod rss;
 mod scenarios;
+mod sqlite;
 mod subject;
 
 use std::process::ExitCode;
@@ -30,7 +31,7 @@ struct Options {
 }
 
 const USAGE: &str =
-    "usage: eventblocks-bench --adapter memory|postgres [--quick] [--json] [--runs N] [--only SCENARIO-SUBSTRING]";
+    "usage: eventblocks-bench --adapter memory|postgres|sqlite [--quick] [--json] [--runs N] [--only SCENARIO-SUBSTRING]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -64,9 +65,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         }
     }
     if options.footprint_child.is_none()
-        && !matches!(options.adapter.as_str(), "memory" | "postgres")
+        && !matches!(options.adapter.as_str(), "memory" | "postgres" | "sqlite")
     {
-        return Err(format!("--adapter must be memory or postgres\n{USAGE}"));
+        return Err(format!(
+            "--adapter must be memory, postgres or sqlite\n{USAGE}"
+        ));
     }
     if options.runs == 0 {
         return Err(format!("--runs must be at least 1\n{USAGE}"));
@@ -122,6 +125,7 @@ async fn run(options: Options) -> BenchResult<()> {
     let started = std::time::Instant::now();
     let rows = match options.adapter.as_str() {
         "memory" => memory::run(&options).await?,
+        "sqlite" => sqlite::run(&options).await?,
         _ => postgres::run(&options).await?,
     };
     if options.json {
