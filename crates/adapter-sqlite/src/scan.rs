@@ -51,18 +51,12 @@ pub(crate) async fn latest(
 ) -> Result<Option<StoredEvent>> {
     let query = eventblocks_core::ScanQuery::new().backwards().limit(1);
     let cursor = Cursor::new(readers, ScanRequest::new(target.clone(), query)?, 1)?;
-    let (sql, arguments) = cursor.sql(1);
-    let read = cursor
-        .readers
-        .run("reading the latest event", move |connection| {
-            read_page(connection, &sql, arguments, 1)
-        })
-        .await?;
-    read.rows
-        .into_iter()
-        .next()
-        .map(|raw| Decoder::default().decode(raw))
-        .transpose()
+    let read = cursor.read();
+    let read = cursor.readers.run("reading the latest event", read).await?;
+    Ok(match read.page {
+        Page::Decoded(events) => events.into_iter().next(),
+        Page::Raw(rows) => decode_now(rows)?.into_iter().next(),
+    })
 }
 
 /// Streams the events `request` selects.
@@ -132,43 +126,46 @@ impl Cursor {
         }
     }
 
-    /// Starts reading the next page.
-    fn read_ahead(&self) -> tokio::task::JoinHandle<Result<Read>> {
+    /// The next page's read, to run on a reader.
+    fn read(&self) -> impl FnOnce(&Connection) -> Result<Read> + Send + 'static {
         let size = self.size();
-        let (sql, arguments) = self.sql(size);
-        let readers = self.readers.clone();
-        tokio::spawn(async move {
-            readers
-                .run("scanning events", move |connection| {
-                    read_page(connection, &sql, arguments, size)
-                })
-                .await
-        })
+        // One row more than the page tells whether another page follows.
+        let (sql, arguments) = self.sql(size + 1);
+        move |connection| read_page(connection, &sql, arguments, size)
+    }
+
+    /// Starts reading the next page while this one is decoded.
+    fn read_ahead(&self) -> tokio::task::JoinHandle<Result<Read>> {
+        let (readers, read) = (self.readers.clone(), self.read());
+        tokio::spawn(async move { readers.run("scanning events", read).await })
     }
 
     /// Reads the next page and moves past it; the events of it the request
     /// wants.
     async fn next_page(&mut self) -> Result<Vec<StoredEvent>> {
-        let reading = match self.ahead.take() {
-            Some(reading) => reading,
-            None => self.read_ahead(),
+        let read = match self.ahead.take() {
+            Some(reading) => {
+                reading
+                    .await
+                    .map_err(|error| eventblocks_core::Error::Backend {
+                        message: format!("scanning events: {error}").into(),
+                        source: None,
+                    })??
+            }
+            None => self.readers.run("scanning events", self.read()).await?,
         };
-        let read = reading
-            .await
-            .map_err(|error| eventblocks_core::Error::Backend {
-                message: format!("scanning events: {error}").into(),
-                source: None,
-            })??;
         self.done = read.exhausted;
-        if let Some(last) = read.rows.last() {
-            self.advance(last.sequence_number, last.position);
+        if let Some((sequence, position)) = read.last {
+            self.advance(sequence, position);
         }
-        let returned = u64::try_from(read.rows.len()).unwrap_or(u64::MAX);
-        let wanted_more = !self.request.names().is_everything() || self.remaining > returned;
+        let wanted_more = !self.request.names().is_everything() || self.remaining > read.count;
         if !self.done && wanted_more {
             self.ahead = Some(self.read_ahead());
         }
-        let events = decode(read.rows).await?;
+        let events = match read.page {
+            Page::Decoded(events) => events,
+            Page::Raw(rows) => decode(rows).await?,
+        };
         let mut wanted: Vec<StoredEvent> = events
             .into_iter()
             .filter(|event| self.request.matches(event))
@@ -234,13 +231,27 @@ impl Cursor {
     }
 }
 
+/// A page's events: decoded where they were read when no page follows
+/// (nothing to overlap with), else left for the caller to decode while the
+/// next page is read.
+enum Page {
+    Raw(Vec<RawEvent>),
+    Decoded(Vec<StoredEvent>),
+}
+
 /// A page as read.
 struct Read {
-    rows: Vec<RawEvent>,
+    page: Page,
+    /// How many events the page holds.
+    count: u64,
+    /// The sequence number and position of its last event.
+    last: Option<(i64, i64)>,
     /// Whether nothing is left beyond the page.
     exhausted: bool,
 }
 
+/// Reads up to `size` events with `sql`, which asks for one more to tell
+/// whether more follow.
 fn read_page(
     connection: &Connection,
     sql: &str,
@@ -254,38 +265,46 @@ fn read_page(
         .map_err(failed)?;
     let mut read = Vec::new();
     let mut bytes = 0;
+    let mut exhausted = true;
     while let Some(row) = rows.next().map_err(failed)? {
+        if read.len() == size || bytes >= PAGE_BYTES {
+            // A further event, or a page cut short by its size.
+            exhausted = false;
+            break;
+        }
         let event = RawEvent::read(row)
             .map_err(|error| crate::error::corrupt(format!("reading an event: {error}")))?;
         bytes += event.payload.len() + event.metadata.len();
         read.push(event);
-        if bytes >= PAGE_BYTES && read.len() < size {
-            // Cut short by size: more may follow.
-            return Ok(Read {
-                rows: read,
-                exhausted: false,
-            });
-        }
     }
+    let last = read
+        .last()
+        .map(|event| (event.sequence_number, event.position));
+    let count = read.len() as u64;
+    let page = if exhausted {
+        Page::Decoded(decode_now(read)?)
+    } else {
+        Page::Raw(read)
+    };
     Ok(Read {
-        exhausted: read.len() < size,
-        rows: read,
+        page,
+        count,
+        last,
+        exhausted,
     })
+}
+
+fn decode_now(rows: Vec<RawEvent>) -> Result<Vec<StoredEvent>> {
+    let mut decoder = Decoder::default();
+    rows.into_iter().map(|raw| decoder.decode(raw)).collect()
 }
 
 /// Decodes a page, off the async threads unless it is small.
 async fn decode(rows: Vec<RawEvent>) -> Result<Vec<StoredEvent>> {
-    let small = rows.len() <= DECODE_INLINE;
-    let decode_all = move || {
-        let mut decoder = Decoder::default();
-        rows.into_iter()
-            .map(|raw| decoder.decode(raw))
-            .collect::<Result<Vec<_>>>()
-    };
-    if small {
-        return decode_all();
+    if rows.len() <= DECODE_INLINE {
+        return decode_now(rows);
     }
-    tokio::task::spawn_blocking(decode_all)
+    tokio::task::spawn_blocking(move || decode_now(rows))
         .await
         .map_err(|error| eventblocks_core::Error::Backend {
             message: format!("decoding events: {error}").into(),

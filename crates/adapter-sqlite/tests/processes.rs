@@ -79,6 +79,7 @@ async fn writing_child() {
     };
     let adapter = SqliteAdapter::open(&path).await.unwrap();
     adapter.migrate().await.unwrap();
+    println!("EB start");
     let mut lines = writers(&EventStore::new(adapter), "child").await;
     while let Some(line) = lines.recv().await {
         println!("{line}");
@@ -127,21 +128,33 @@ async fn two_processes_write_one_gapless_log_and_tail_it() {
         .unwrap();
     let output = BufReader::new(child.stdout.take().unwrap());
     let child_history = history.clone();
+    let (started, start) = tokio::sync::oneshot::channel();
     let child_lines = tokio::task::spawn_blocking(move || {
         let mut replay = Replay::default();
+        let mut started = Some(started);
         for line in output.lines() {
-            replay.line(&child_history, &line.unwrap());
+            let line = line.unwrap();
+            if line.contains("EB start") {
+                let _ = started.take().map(|started| started.send(()));
+            }
+            replay.line(&child_history, &line);
         }
-        replay.acknowledged
+        (replay.invoked, replay.acknowledged)
     });
+    // Both processes write at once: start when the other is ready.
+    start.await.expect("the other process started");
     let mut own = writers(&store, "parent").await;
     let mut replay = Replay::default();
     while let Some(line) = own.recv().await {
         replay.line(&history, &line);
     }
     assert!(child.wait().unwrap().success(), "the other process failed");
-    let acknowledged = replay.acknowledged + child_lines.await.unwrap();
+    let (child_invoked, child_acknowledged) = child_lines.await.unwrap();
+    assert!(child_acknowledged > 0, "the other process wrote");
+    let acknowledged = replay.acknowledged + child_acknowledged;
     assert_eq!(acknowledged, total, "every append was acknowledged once");
+    let attempts = replay.invoked + child_invoked;
+    assert!(attempts > total, "the writers raced: {attempts} attempts");
     let seen = tokio::time::timeout(Duration::from_secs(30), tailing)
         .await
         .expect("the tailing reader saw every event")

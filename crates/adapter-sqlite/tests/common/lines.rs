@@ -29,6 +29,8 @@ pub fn acknowledged(key: &str, stored: &[StoredEvent]) -> String {
 #[derive(Default)]
 pub struct Replay {
     pending: HashMap<String, (InvokedAppend, StreamIdentifier, Vec<Uuid>)>,
+    /// Appends attempted so far.
+    pub invoked: usize,
     /// Appends acknowledged so far.
     pub acknowledged: usize,
 }
@@ -36,7 +38,11 @@ pub struct Replay {
 impl Replay {
     /// Records one line of the child's output (other lines are ignored).
     pub fn line(&mut self, history: &History, line: &str) {
-        let words: Vec<&str> = line.split(' ').collect();
+        // The test harness may print its own text before a child's first line.
+        let Some(start) = line.find("EB ") else {
+            return;
+        };
+        let words: Vec<&str> = line[start..].split(' ').collect();
         match words.as_slice() {
             ["EB", "invoke", key, category, stream, ids] => {
                 let stream = StreamIdentifier::new(*category, *stream).unwrap();
@@ -46,6 +52,7 @@ impl Replay {
                     .map(|&id| NewEvent::new("x", &0).unwrap().with_id(id))
                     .collect();
                 let invoked = history.invoke(&stream, &events);
+                self.invoked += 1;
                 self.pending
                     .insert((*key).to_owned(), (invoked, stream, ids));
             }
