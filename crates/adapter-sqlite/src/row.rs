@@ -56,114 +56,104 @@ fn tags(text: Option<String>) -> Result<std::collections::BTreeSet<Tag>> {
         .collect()
 }
 
-/// A row of [`EVENT_COLUMNS`] as read, not yet decoded: reading a page and
-/// decoding it are separate steps, so a scan can read the next page while it
-/// decodes this one.
+/// A row of [`EVENT_COLUMNS`] as read, its JSON not yet checked: reading a
+/// page and decoding it are separate steps, so a scan can read the next page
+/// while it decodes this one.
 #[derive(Debug)]
 pub(crate) struct RawEvent {
     pub(crate) sequence_number: i64,
     id: [u8; 16],
-    category: String,
-    stream: String,
+    stream: StreamIdentifier,
     pub(crate) position: i64,
-    name: String,
+    name: Name,
     tags: Option<String>,
     pub(crate) payload: String,
-    pub(crate) metadata: String,
+    /// `None` for the empty object, the usual metadata.
+    pub(crate) metadata: Option<String>,
     occurred_at: i64,
     observed_at: i64,
 }
 
-impl RawEvent {
-    /// Reads a row of [`EVENT_COLUMNS`].
-    pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            sequence_number: row.get(0)?,
-            id: row.get(1)?,
-            category: row.get(2)?,
-            stream: row.get(3)?,
-            position: row.get(4)?,
-            name: row.get(5)?,
-            tags: row.get(6)?,
-            payload: row.get(7)?,
-            metadata: row.get(8)?,
-            occurred_at: row.get(9)?,
-            observed_at: row.get(10)?,
-        })
-    }
-}
-
-/// Decodes rows, sharing one value per stream and per event name among
-/// consecutive rows that repeat them (a stream read repeats both).
+/// Reads rows, sharing one value per stream and per event name among
+/// consecutive rows that repeat them (a stream read repeats both), so a
+/// repeated name costs a comparison rather than an allocation.
 #[derive(Debug, Default)]
-pub(crate) struct Decoder {
+pub(crate) struct Reader {
     stream: Option<StreamIdentifier>,
     name: Option<Name>,
 }
 
-impl Decoder {
-    pub(crate) fn decode(&mut self, raw: RawEvent) -> Result<StoredEvent> {
-        let stream = match &self.stream {
-            Some(known)
-                if known.category.as_str() == raw.category
-                    && known.stream.as_str() == raw.stream =>
-            {
-                known.clone()
+fn text<'a>(row: &'a Row<'_>, index: usize) -> Result<&'a str> {
+    row.get_ref(index)
+        .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
+        .map_err(|error| corrupt(format!("reading an event: {error}")))
+}
+
+impl Reader {
+    /// Reads a row of [`EVENT_COLUMNS`].
+    pub(crate) fn read(&mut self, row: &Row<'_>) -> Result<RawEvent> {
+        let column = |error: rusqlite::Error| corrupt(format!("reading an event: {error}"));
+        let metadata = text(row, 8)?;
+        Ok(RawEvent {
+            sequence_number: row.get(0).map_err(column)?,
+            id: row.get(1).map_err(column)?,
+            stream: self.stream(text(row, 2)?, text(row, 3)?)?,
+            position: row.get(4).map_err(column)?,
+            name: self.name(text(row, 5)?)?,
+            tags: row.get(6).map_err(column)?,
+            payload: text(row, 7)?.to_owned(),
+            metadata: (metadata != "{}").then(|| metadata.to_owned()),
+            occurred_at: row.get(9).map_err(column)?,
+            observed_at: row.get(10).map_err(column)?,
+        })
+    }
+
+    fn stream(&mut self, category: &str, stream: &str) -> Result<StreamIdentifier> {
+        if let Some(known) = &self.stream {
+            if known.category.as_str() == category && known.stream.as_str() == stream {
+                return Ok(known.clone());
             }
-            _ => {
-                let stream = StreamIdentifier::new(raw.category, raw.stream)
-                    .map_err(|error| corrupt(format!("stored stream: {error}")))?;
-                self.stream.insert(stream).clone()
+        }
+        let stream = StreamIdentifier::new(category, stream)
+            .map_err(|error| corrupt(format!("stored stream: {error}")))?;
+        Ok(self.stream.insert(stream).clone())
+    }
+
+    fn name(&mut self, name: &str) -> Result<Name> {
+        if let Some(known) = &self.name {
+            if known.as_str() == name {
+                return Ok(known.clone());
             }
-        };
-        let name = match &self.name {
-            Some(known) if known.as_str() == raw.name => known.clone(),
-            _ => {
-                let name = Name::new("event name", raw.name)
-                    .map_err(|error| corrupt(format!("stored event name: {error}")))?;
-                self.name.insert(name).clone()
-            }
-        };
-        let metadata = if raw.metadata == "{}" {
-            Json::empty_object()
-        } else {
-            Json::from_stored(raw.metadata)?
+        }
+        let name = Name::new("event name", name)
+            .map_err(|error| corrupt(format!("stored event name: {error}")))?;
+        Ok(self.name.insert(name).clone())
+    }
+}
+
+impl RawEvent {
+    /// The event, its JSON checked.
+    pub(crate) fn decode(self) -> Result<StoredEvent> {
+        let metadata = match self.metadata {
+            None => Json::empty_object(),
+            Some(metadata) => Json::from_stored(metadata)?,
         };
         Ok(StoredEvent {
-            id: Uuid::from_bytes(raw.id),
-            name,
-            tags: tags(raw.tags)?,
-            stream,
-            position: from_sql("position", raw.position)?,
-            sequence_number: from_sql("sequence number", raw.sequence_number)?,
-            payload: Json::from_stored(raw.payload)?,
+            id: Uuid::from_bytes(self.id),
+            name: self.name,
+            tags: tags(self.tags)?,
+            stream: self.stream,
+            position: from_sql("position", self.position)?,
+            sequence_number: from_sql("sequence number", self.sequence_number)?,
+            payload: Json::from_stored(self.payload)?,
             metadata,
-            occurred_at: timestamp("occurred_at", raw.occurred_at)?,
-            observed_at: timestamp("observed_at", raw.observed_at)?,
+            occurred_at: timestamp("occurred_at", self.occurred_at)?,
+            observed_at: timestamp("observed_at", self.observed_at)?,
         })
     }
 }
 
 /// Decodes a row of [`EVENT_COLUMNS`].
 pub(crate) fn event(row: &Row<'_>) -> Result<StoredEvent> {
-    let column = |error: rusqlite::Error| corrupt(format!("reading an event: {error}"));
-    let id: [u8; 16] = row.get(1).map_err(column)?;
-    let category: String = row.get(2).map_err(column)?;
-    let stream: String = row.get(3).map_err(column)?;
-    let name: String = row.get(5).map_err(column)?;
-    let stream = StreamIdentifier::new(category, stream)
-        .map_err(|error| corrupt(format!("stored stream: {error}")))?;
-    Ok(StoredEvent {
-        id: Uuid::from_bytes(id),
-        name: Name::new("event name", name)
-            .map_err(|error| corrupt(format!("stored event name: {error}")))?,
-        tags: tags(row.get(6).map_err(column)?)?,
-        stream,
-        position: from_sql("position", row.get(4).map_err(column)?)?,
-        sequence_number: from_sql("sequence number", row.get(0).map_err(column)?)?,
-        payload: Json::from_stored(row.get(7).map_err(column)?)?,
-        metadata: Json::from_stored(row.get(8).map_err(column)?)?,
-        occurred_at: timestamp("occurred_at", row.get(9).map_err(column)?)?,
-        observed_at: timestamp("observed_at", row.get(10).map_err(column)?)?,
-    })
+    Reader::default().read(row)?.decode()
 }

@@ -17,7 +17,7 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 
 use crate::readers::Readers;
-use crate::row::{self, to_sql, Decoder, RawEvent};
+use crate::row::{self, to_sql, RawEvent, Reader};
 
 /// Pages this small are decoded on the async thread: handing them to another
 /// thread would cost more than decoding them.
@@ -264,6 +264,7 @@ fn read_page(
         .query(rusqlite::params_from_iter(arguments))
         .map_err(failed)?;
     let mut read = Vec::new();
+    let mut reader = Reader::default();
     let mut bytes = 0;
     let mut exhausted = true;
     while let Some(row) = rows.next().map_err(failed)? {
@@ -272,9 +273,8 @@ fn read_page(
             exhausted = false;
             break;
         }
-        let event = RawEvent::read(row)
-            .map_err(|error| crate::error::corrupt(format!("reading an event: {error}")))?;
-        bytes += event.payload.len() + event.metadata.len();
+        let event = reader.read(row)?;
+        bytes += event.payload.len() + event.metadata.as_ref().map_or(0, String::len);
         read.push(event);
     }
     let last = read
@@ -295,8 +295,7 @@ fn read_page(
 }
 
 fn decode_now(rows: Vec<RawEvent>) -> Result<Vec<StoredEvent>> {
-    let mut decoder = Decoder::default();
-    rows.into_iter().map(|raw| decoder.decode(raw)).collect()
+    rows.into_iter().map(RawEvent::decode).collect()
 }
 
 /// Decodes a page, off the async threads unless it is small.
