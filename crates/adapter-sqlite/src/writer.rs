@@ -238,6 +238,10 @@ fn commit_batch(connection: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
         Arc::new(crate::error::classify(error, None))
     });
     let committed = failure.is_none() && !finishes.is_empty();
+    match &failure {
+        None => tracing::trace!(saves = finishes.len(), "committed a batch"),
+        Some(error) => tracing::warn!(%error, saves = finishes.len(), "a batch did not commit"),
+    }
     for finish in finishes {
         finish(failure.as_ref());
     }

@@ -14,3 +14,17 @@ mod small_pages {
         EventStore::new(common::adapter_with(|builder| builder.scan_page(2)).await)
     });
 }
+
+/// The rollback journal instead of the write-ahead log: readers and the
+/// writer exclude each other, and everything still holds.
+mod rollback_journal {
+    use super::common;
+    use eventblocks_core::EventStore;
+    use eventblocks_sqlite::JournalMode;
+
+    eventblocks_testkit::event_store_suite!(|| async {
+        EventStore::new(
+            common::adapter_with(|builder| builder.journal_mode(JournalMode::Delete)).await,
+        )
+    });
+}
