@@ -211,7 +211,7 @@ fn serve(
 
 /// Runs `batch` in one transaction; whether anything committed.
 fn commit_batch(connection: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
         let error = Arc::new(crate::error::classify(error, None));
         for job in batch {
             job.refuse(&error);
@@ -220,7 +220,7 @@ fn commit_batch(connection: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
     }
     let mut finishes = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Err(error) = connection.execute_batch("SAVEPOINT job") {
+        if let Err(error) = execute(connection, "SAVEPOINT job") {
             job.refuse(&Arc::new(crate::error::classify(error, None)));
             continue;
         }
@@ -229,10 +229,13 @@ fn commit_batch(connection: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
                 finishes.push(finish);
                 release(connection, "RELEASE job");
             }
-            None => release(connection, "ROLLBACK TO job; RELEASE job"),
+            None => {
+                release(connection, "ROLLBACK TO job");
+                release(connection, "RELEASE job");
+            }
         }
     }
-    let failure = connection.execute_batch("COMMIT").err().map(|error| {
+    let failure = execute(connection, "COMMIT").err().map(|error| {
         // A failed COMMIT may leave the transaction open: end it.
         let _ = connection.execute_batch("ROLLBACK");
         Arc::new(crate::error::classify(error, None))
@@ -248,8 +251,13 @@ fn commit_batch(connection: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
     committed
 }
 
+/// Runs a statement of the transaction's own, prepared once per connection.
+fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn release(connection: &Connection, sql: &str) {
-    if let Err(error) = connection.execute_batch(sql) {
+    if let Err(error) = execute(connection, sql) {
         tracing::error!(%error, sql, "ending a savepoint failed");
     }
 }
