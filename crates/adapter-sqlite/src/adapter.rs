@@ -157,6 +157,12 @@ impl SqliteAdapter {
 
     fn open_blocking(config: Config, limits: Limits) -> Result<Self, SqliteError> {
         let connection = config.connect()?;
+        // Each save runs in a savepoint: keep what SQLite saves to roll one
+        // back in memory (bounded by the batch, already in memory) rather
+        // than in a temporary file.
+        connection
+            .pragma_update(None, "temp_store", "MEMORY")
+            .map_err(|error| crate::error::classify(error, None))?;
         let version = schema::check_not_newer(&connection)?;
         let store_id = if version > 0 {
             schema::store_id(&connection)?

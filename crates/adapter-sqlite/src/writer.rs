@@ -3,10 +3,10 @@
 //! locks inside this process.
 //!
 //! Jobs queue on a channel. The thread takes every job waiting (up to a batch),
-//! runs each inside its own savepoint of one `BEGIN IMMEDIATE` transaction,
-//! commits once, and only then answers the callers whose jobs succeeded: one
-//! sync of the log for the whole batch (group commit), and an `Ok` is durable
-//! when it arrives. A job that fails is rolled back to its savepoint and
+//! runs each inside its own savepoint (one alone needs none) of one
+//! `BEGIN IMMEDIATE` transaction, commits once, and only then answers the
+//! callers whose jobs succeeded: one sync of the log for the whole batch
+//! (group commit), and an `Ok` is durable when it arrives. A job that fails is rolled back to its savepoint and
 //! answered at once; the others still commit.
 //!
 //! Cancellation: a caller that drops its future only drops the receiving end
@@ -211,6 +211,10 @@ fn serve(
 
 /// Runs `batch` in one transaction; whether anything committed.
 fn commit_batch(connection: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
+    if !connection.is_autocommit() {
+        // Only a failed rollback leaves a transaction behind: end it now.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
     if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
         let error = Arc::new(crate::error::classify(error, None));
         for job in batch {
@@ -218,8 +222,21 @@ fn commit_batch(connection: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
         }
         return false;
     }
+    // A job alone needs no savepoint: if it fails, the whole transaction
+    // rolls back.
+    let alone = batch.len() == 1;
     let mut finishes = Vec::with_capacity(batch.len());
     for job in batch {
+        if alone {
+            match job.run(connection) {
+                Some(finish) => finishes.push(finish),
+                None => {
+                    release(connection, "ROLLBACK");
+                    return false;
+                }
+            }
+            continue;
+        }
         if let Err(error) = execute(connection, "SAVEPOINT job") {
             job.refuse(&Arc::new(crate::error::classify(error, None)));
             continue;
