@@ -9,6 +9,8 @@
 //! [`Capabilities::boundaries`]: eventblocks_core::Capabilities::boundaries
 
 mod conditions;
+mod heads;
+mod limits;
 mod model;
 mod publishes;
 mod races;
@@ -22,6 +24,8 @@ use eventblocks_core::{
 use futures::TryStreamExt;
 
 pub use conditions::*;
+pub use heads::*;
+pub use limits::*;
 pub use model::*;
 pub use publishes::*;
 pub use races::*;

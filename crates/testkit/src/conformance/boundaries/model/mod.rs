@@ -3,180 +3,25 @@
 //! tracked positions, run against the adapter and against a plain reference
 //! that applies the DCB matching rule by hand. Every result must agree.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod generate;
+
+use std::collections::BTreeMap;
 
 use eventblocks_core::{
     CategoryIdentifier, Error, EventStore, Head, Query, QueryItem, QueryOptions, StoredEvent,
     StreamIdentifier, StreamWrite, WriteCondition,
 };
-use proptest::prelude::*;
-use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, TestRunner};
 use uuid::Uuid;
 
+use self::generate::{
+    sequences, Condition, Item, Items, Operation, Write, CATEGORIES, CONSUMERS, NAMES, STREAMS,
+    TAGS,
+};
 use super::offers_boundaries;
 use crate::builders::event;
+use crate::conformance::model::{generate, step};
 use crate::conformance::model_cases;
 use crate::conformance::support::collect;
-
-const CATEGORIES: [&str; 2] = ["q0", "q1"];
-const STREAMS: [&str; 2] = ["s0", "s1"];
-const NAMES: [&str; 3] = ["a", "b", "c"];
-const TAGS: [&str; 4] = ["t0", "t1", "t2", "t3"];
-const CONSUMERS: [&str; 2] = ["c0", "c1"];
-
-/// A query item as generated: indices into [`NAMES`] and [`TAGS`].
-#[derive(Debug, Clone)]
-struct Item {
-    names: BTreeSet<usize>,
-    tags: BTreeSet<usize>,
-}
-
-/// A query as generated: items ORed; none matches every event.
-type Items = Vec<Item>;
-
-#[derive(Debug, Clone)]
-enum Condition {
-    None,
-    Empty,
-    NotEmpty,
-    Position(Option<u64>),
-    /// The stream's last event id (`true`) or an id it does not have.
-    LastIs(bool),
-    /// No match after the head of the read with this index (modulo).
-    NoneAfter(Items, usize),
-    NoneEver(Items),
-    And(Box<Condition>, Box<Condition>),
-    Or(Box<Condition>, Box<Condition>),
-}
-
-#[derive(Debug, Clone)]
-struct Write {
-    category: usize,
-    stream: usize,
-    /// Each event's name and tags.
-    events: Vec<(usize, BTreeSet<usize>)>,
-    condition: Condition,
-}
-
-#[derive(Debug, Clone)]
-enum Operation {
-    Publish {
-        writes: Vec<Write>,
-        /// The condition of the whole publish (query conditions only).
-        whole: Option<Condition>,
-        tracking: Option<(usize, u64)>,
-    },
-    Read {
-        items: Items,
-        category: Option<usize>,
-        after: Option<usize>,
-        backwards: bool,
-        limit: Option<u64>,
-    },
-    Tracked(usize),
-}
-
-fn item() -> impl Strategy<Value = Item> {
-    (
-        prop::collection::btree_set(0..NAMES.len(), 0..=2),
-        prop::collection::btree_set(0..TAGS.len(), 0..=2),
-    )
-        .prop_map(|(names, tags)| Item { names, tags })
-}
-
-fn items() -> impl Strategy<Value = Items> {
-    prop_oneof![
-        1 => Just(Vec::new()),
-        6 => prop::collection::vec(item(), 1..3),
-    ]
-}
-
-fn query_leaf() -> impl Strategy<Value = Condition> {
-    prop_oneof![
-        3 => (items(), any::<usize>()).prop_map(|(items, head)| Condition::NoneAfter(items, head)),
-        1 => items().prop_map(Condition::NoneEver),
-    ]
-}
-
-fn combined(leaf: BoxedStrategy<Condition>) -> impl Strategy<Value = Condition> {
-    leaf.prop_recursive(2, 6, 2, |inner| {
-        prop_oneof![
-            (inner.clone(), inner.clone())
-                .prop_map(|(l, r)| Condition::And(Box::new(l), Box::new(r))),
-            (inner.clone(), inner).prop_map(|(l, r)| Condition::Or(Box::new(l), Box::new(r))),
-        ]
-    })
-}
-
-fn stream_condition() -> impl Strategy<Value = Condition> {
-    let leaf = prop_oneof![
-        3 => Just(Condition::None),
-        1 => Just(Condition::Empty),
-        1 => Just(Condition::NotEmpty),
-        1 => prop::option::of(0..3u64).prop_map(Condition::Position),
-        1 => any::<bool>().prop_map(Condition::LastIs),
-        3 => query_leaf(),
-    ];
-    combined(leaf.boxed())
-}
-
-fn write() -> impl Strategy<Value = Write> {
-    let tagged_event = (
-        0..NAMES.len(),
-        prop::collection::btree_set(0..TAGS.len(), 0..=3),
-    );
-    (
-        0..CATEGORIES.len(),
-        0..STREAMS.len(),
-        prop::collection::vec(tagged_event, 1..3),
-        stream_condition(),
-    )
-        .prop_map(|(category, stream, events, condition)| Write {
-            category,
-            stream,
-            events,
-            condition,
-        })
-}
-
-fn operation() -> impl Strategy<Value = Operation> {
-    let publish = (
-        prop::collection::vec(write(), 1..3),
-        prop::option::of(combined(query_leaf().boxed())),
-        prop::option::weighted(0.25, (0..CONSUMERS.len(), 0..5u64)),
-    )
-        .prop_map(|(mut writes, whole, tracking)| {
-            writes.sort_by_key(|write| (write.category, write.stream));
-            writes.dedup_by_key(|write| (write.category, write.stream));
-            Operation::Publish {
-                writes,
-                whole,
-                tracking,
-            }
-        });
-    let read = (
-        items(),
-        prop::option::weighted(0.3, 0..CATEGORIES.len()),
-        prop::option::weighted(0.4, any::<usize>()),
-        any::<bool>(),
-        prop::option::weighted(0.3, 1..4u64),
-    )
-        .prop_map(
-            |(items, category, after, backwards, limit)| Operation::Read {
-                items,
-                category,
-                after,
-                backwards,
-                limit,
-            },
-        );
-    prop_oneof![
-        5 => publish,
-        4 => read,
-        1 => (0..CONSUMERS.len()).prop_map(Operation::Tracked),
-    ]
-}
 
 /// The reference: the log as a list, the heads read so far with the length
 /// of the log each covered, and the tracked positions.
@@ -520,21 +365,6 @@ async fn apply(store: &EventStore, model: &mut Model, operation: &Operation) {
     }
 }
 
-/// Generates every sequence up front: the runner is not `Send`, so it must not
-/// live across an `.await`.
-fn operation_sequences(count: u32) -> Vec<Vec<Operation>> {
-    let mut runner = TestRunner::new(Config::with_cases(count));
-    let strategy = prop::collection::vec(operation(), 1..20);
-    (0..count)
-        .map(|_| {
-            strategy
-                .new_tree(&mut runner)
-                .expect("operations can be generated")
-                .current()
-        })
-        .collect()
-}
-
 /// Random sequences of tagged publishes (across categories, with random
 /// stream and query conditions and tracking), query reads (of the log or a
 /// category, after earlier heads, backwards, limited) and tracked positions,
@@ -552,13 +382,9 @@ pub async fn random_boundary_operations_match_a_reference_model(store: EventStor
         .await
         .expect("the first read");
     model.heads.push((first.head, 0));
-    for operations in operation_sequences(model_cases()) {
+    for operations in generate(sequences(), model_cases()) {
         for (index, operation) in operations.iter().enumerate() {
-            let step = std::panic::AssertUnwindSafe(apply(&store, &mut model, operation));
-            if let Err(panic) = futures::FutureExt::catch_unwind(step).await {
-                eprintln!("operation {index} of {operations:#?} disagreed with the model");
-                std::panic::resume_unwind(panic);
-            }
+            step(apply(&store, &mut model, operation), index, &operations).await;
         }
     }
 }
