@@ -99,6 +99,7 @@ impl Names {
         let replacements = [
             ("{events}", self.qualified("")),
             ("{schema}", self.quoted_schema()),
+            ("{schema_literal}", literal(&self.schema)),
             ("{migrations}", self.qualified("_migrations")),
             ("{sequence}", sequence.clone()),
             ("{sequence_literal}", literal(&sequence)),
@@ -120,6 +121,8 @@ impl Names {
             ("{save_tagged}", self.qualified("_save_tagged")),
             ("{save}", self.qualified("_save")),
             ("{projections}", self.qualified("_projections")),
+            ("{similarity}", self.qualified("_similarity")),
+            ("{no_similarity}", self.qualified("_no_similarity")),
             ("{checkpoints}", self.qualified("_checkpoints")),
             ("{checkpoints_key}", self.local("_checkpoints_pkey")),
             ("{fences}", self.qualified("_fences")),

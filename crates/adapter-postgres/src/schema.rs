@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         part: Part::Events,
         sql: include_str!("../sql/migrations/0007_consistency_boundaries.sql"),
     },
+    Migration {
+        version: 8,
+        name: "similarity",
+        part: Part::Projections,
+        sql: include_str!("../sql/migrations/0008_similarity.sql"),
+    },
 ];
 
 /// Applies every migration of the enabled parts that the schema lacks, in
@@ -98,7 +104,7 @@ const MIGRATIONS: &[Migration] = &[
 pub(crate) async fn migrate(client: &mut tokio_postgres::Client, inner: &Inner) -> Result<usize> {
     let (names, sql) = (&inner.names, &inner.sql.schema);
     let failed = |what| move |e| error::database(e, what, WriteOutcome::NotWritten);
-    let transaction = client
+    let mut transaction = client
         .transaction()
         .await
         .map_err(failed("starting the migration"))?;
@@ -140,6 +146,8 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client, inner: &Inner) 
         );
         count += 1;
     }
+    #[cfg(feature = "projections")]
+    crate::projection::enable_similarity(&mut transaction, inner).await?;
     transaction
         .batch_execute(&sql.anchor)
         .await

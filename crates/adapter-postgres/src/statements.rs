@@ -46,6 +46,12 @@ pub(crate) struct ProjectionStatements {
     pub(crate) select: String,
     pub(crate) count: String,
     pub(crate) state_index: String,
+    /// The name of the function searches sort by similarity with.
+    pub(crate) similarity: String,
+    pub(crate) no_similarity: String,
+    pub(crate) install_pg_trgm: String,
+    /// Writes the similarity function; run by every `migrate()`.
+    pub(crate) similarity_function: String,
 }
 
 /// Checkpoints and units of work.
@@ -147,6 +153,18 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         include_str!("../sql/projections/state_index.sql"),
     ),
     (
+        "projections/no_similarity.sql",
+        include_str!("../sql/projections/no_similarity.sql"),
+    ),
+    (
+        "projections/install_pg_trgm.sql",
+        include_str!("../sql/projections/install_pg_trgm.sql"),
+    ),
+    (
+        "projections/similarity_function.sql",
+        include_str!("../sql/projections/similarity_function.sql"),
+    ),
+    (
         "checkpoints/load.sql",
         include_str!("../sql/checkpoints/load.sql"),
     ),
@@ -220,6 +238,10 @@ impl Statements {
                 select: sql("projections/select.sql"),
                 count: sql("projections/count.sql"),
                 state_index: sql("projections/state_index.sql"),
+                similarity: names.render("{similarity}"),
+                no_similarity: sql("projections/no_similarity.sql"),
+                install_pg_trgm: sql("projections/install_pg_trgm.sql"),
+                similarity_function: sql("projections/similarity_function.sql"),
             },
             #[cfg(feature = "checkpoints")]
             checkpoints: CheckpointStatements {

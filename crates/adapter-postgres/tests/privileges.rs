@@ -20,6 +20,7 @@ GRANT SELECT, INSERT ON {schema}.events TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_projections TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_fences TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.events_tracking TO {role};
 "#;
 
 async fn superuser() -> tokio_postgres::Client {
@@ -138,6 +139,9 @@ async fn runtime_store() -> EventStore {
     let runtime = PostgresAdapter::builder()
         .pool(pool)
         .schema(&migrated.schema)
+        // As every test adapter: wait out other tests' transactions on the
+        // shared server rather than trail them (see `common::adapter_with`).
+        .horizon_wait(std::time::Duration::from_secs(10))
         .build()
         .unwrap();
     EventStore::new(RuntimeAdapter {

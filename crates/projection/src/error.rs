@@ -39,6 +39,21 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// [`ProjectionStore::find_one`](crate::ProjectionStore::find_one) found
+    /// more than one projection passing the search's filters. It reads no
+    /// more than two, so there may be more.
+    #[error(
+        "the search matches more than one projection: at least {}/{} and {}/{}",
+        first.0, first.1, second.0, second.1
+    )]
+    SeveralMatches {
+        /// The name and id of the first projection found, in the search's
+        /// order.
+        first: (String, String),
+        /// The name and id of the second.
+        second: (String, String),
+    },
+
     /// A runner was started with another number of partitions than the
     /// consumer's checkpoints were made with (see
     /// [`ProjectionRunner::run_partitioned`](crate::ProjectionRunner::run_partitioned)).

@@ -96,7 +96,15 @@
 //! [`ProjectionStorageAdapter`]: [`MemoryProjectionStore`] here, and
 //! `PostgresProjectionStore` in `eventblocks-postgres`, which shares that crate's
 //! connection pool, migrations and error mapping. Searches use the
-//! [`query`] language and give the same results on every adapter.
+//! [`query`] language and give the same results on every adapter, sorts by
+//! trigram similarity ([`query::Sort::similar_to`], PostgreSQL's `pg_trgm`)
+//! included. [`ProjectionStore::find_one`] gives the one projection a
+//! search's filters select, or [`Error::SeveralMatches`].
+//!
+//! A store keeps one projection per projector name and source, whatever its
+//! id (an id may change with the state), and an id names one projection of a
+//! name: saving under the id of another source's projection is refused (see
+//! [`ProjectionStorageAdapter`]'s contract).
 //!
 //! State and metadata are kept as [`serde_json::Value`]s, which hold integers
 //! of the `i64` and `u64` ranges and `f64`s. So that every saved projection

@@ -7,6 +7,7 @@ use eventblocks_core::{EventSourceIdentifier, Fence, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::projection::{Projection, StoredProjection};
 use crate::query::{Field, Filter, Operator, Page, Search};
 
@@ -24,7 +25,10 @@ use crate::query::{Field, Filter, Operator, Page, Search};
 ///   id names one projection of a name ([`ProjectionStore::load`]): a save
 ///   whose id already names the projection of another source is refused with
 ///   [`Error::InvalidInput`](eventblocks_core::Error::InvalidInput), writing
-///   nothing.
+///   nothing (nor raising its fence's token); the stored projection keeps its
+///   source, state and metadata. (logicblocks keeps the first source too, but
+///   writes the new state into it, so one projection would hold another
+///   source's data; the refusal tells at once that two sources gave one id.)
 /// - **Fencing.** A save made under a lease carries the lease's [`Fence`]. The
 ///   store keeps the newest token it has seen for each (consumer, partition)
 ///   of a fence and refuses a save whose token is older with
@@ -90,6 +94,36 @@ impl ProjectionStore {
 
     /// Saves `projection`, replacing the one with the same name and source
     /// (whatever its id).
+    ///
+    /// An id names one projection of a name: saving under the id of another
+    /// source's projection is refused and changes nothing (see the
+    /// [contract](ProjectionStorageAdapter#contract)).
+    ///
+    /// ```
+    /// use eventblocks_core::{Error, StreamIdentifier};
+    /// use eventblocks_projection::{MemoryProjectionStore, Projection, ProjectionStore};
+    /// use serde_json::{json, Value};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> eventblocks_core::Result<()> {
+    /// let store = ProjectionStore::new(MemoryProjectionStore::new());
+    /// let order = |stream: &str, total: u32| -> eventblocks_core::Result<_> {
+    ///     Ok(Projection {
+    ///         id: "order".to_owned(),
+    ///         name: "totals".to_owned(),
+    ///         source: StreamIdentifier::new("orders", stream)?.into(),
+    ///         state: json!({ "total": total }),
+    ///         metadata: json!({}),
+    ///     })
+    /// };
+    /// store.save(&order("order-1", 3)?).await?;
+    /// let taken = store.save(&order("order-2", 5)?).await;
+    /// assert!(matches!(taken, Err(Error::InvalidInput { .. })));
+    /// let kept: Option<Projection<Value, Value>> = store.load("totals", "order").await?;
+    /// assert_eq!(kept, Some(order("order-1", 3)?));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`eventblocks_core::Error::InvalidInput`] if it cannot be stored (see
@@ -174,6 +208,83 @@ impl ProjectionStore {
             .filter(Filter::new(Field::Source, Operator::Equal, source)?)
             .limit(1);
         self.first(search).await
+    }
+
+    /// The one projection passing `search`'s filters, `None` when none does.
+    ///
+    /// Only the filters decide: the search's page size and paging are
+    /// ignored, and its sort order only tells which two projections an
+    /// [`Error::SeveralMatches`] names. It reads at most two projections.
+    ///
+    /// ```
+    /// use eventblocks_core::StreamIdentifier;
+    /// use eventblocks_projection::query::{Field, Filter, Operator, Search};
+    /// use eventblocks_projection::{Error, MemoryProjectionStore, Projection, ProjectionStore};
+    /// use serde_json::{json, Value};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let store = ProjectionStore::new(MemoryProjectionStore::new());
+    /// for (id, email) in [("joe", "joe@example.com"), ("ann", "ann@example.com")] {
+    ///     store
+    ///         .save(&Projection {
+    ///             id: id.to_owned(),
+    ///             name: "profile".to_owned(),
+    ///             source: StreamIdentifier::new("profiles", id)?.into(),
+    ///             state: json!({ "email": email, "plan": "free" }),
+    ///             metadata: json!({}),
+    ///         })
+    ///         .await?;
+    /// }
+    /// let by = |path: &str, value: &str| -> eventblocks_core::Result<Search> {
+    ///     Ok(Search::new().filter(Filter::new(Field::state(path)?, Operator::Equal, value)?))
+    /// };
+    ///
+    /// let joe = store
+    ///     .find_one::<Value, Value>(&by("email", "joe@example.com")?)
+    ///     .await?;
+    /// assert_eq!(joe.map(|joe| joe.id).as_deref(), Some("joe"));
+    ///
+    /// let nobody = store.find_one::<Value, Value>(&by("email", "x@example.com")?).await?;
+    /// assert!(nobody.is_none());
+    ///
+    /// let several = store.find_one::<Value, Value>(&by("plan", "free")?).await;
+    /// assert!(matches!(several, Err(Error::SeveralMatches { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::SeveralMatches`] when more than one projection passes the
+    /// filters; [`Error::Store`] holding
+    /// [`eventblocks_core::Error::InvalidInput`] for an invalid search (see
+    /// [`Search::validate`]) or a projection that does not fit the types, and
+    /// backend failures.
+    pub async fn find_one<State: DeserializeOwned, Metadata: DeserializeOwned>(
+        &self,
+        search: &Search,
+    ) -> crate::Result<Option<Projection<State, Metadata>>> {
+        let first_two = search
+            .sort_keys()
+            .iter()
+            .fold(Search::new().limit(2), |first_two, key| {
+                first_two.sort(key.clone())
+            });
+        let first_two = search
+            .filters()
+            .iter()
+            .fold(first_two, |first_two, filter| {
+                first_two.filter(filter.clone())
+            });
+        let page = self.search(&first_two).await?;
+        match page.projections.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.to_typed()?)),
+            [first, second, ..] => Err(Error::SeveralMatches {
+                first: (first.name.clone(), first.id.clone()),
+                second: (second.name.clone(), second.id.clone()),
+            }),
+        }
     }
 
     async fn first<State: DeserializeOwned, Metadata: DeserializeOwned>(

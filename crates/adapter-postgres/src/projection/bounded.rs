@@ -70,9 +70,10 @@ async fn query_until(
 ) -> Result<Vec<Row>> {
     let failed = |e| failure(e, "querying projections");
     let client = inner.pool.get().await.map_err(error::pool)?;
-    let statement = client.prepare_cached(text).await.map_err(|e| {
-        error::database(e, "preparing a projection query", WriteOutcome::NotWritten)
-    })?;
+    let statement = client
+        .prepare_cached(text)
+        .await
+        .map_err(|e| failure(e, "preparing a projection query"))?;
     // From `BEGIN` on, a drop closes the connection and cancels its statement.
     let cancel = CancelOnDrop::new(client.cancel_token(), &inner.settings.transport);
     let session = Session::new(client);
@@ -102,13 +103,17 @@ fn begin(deadline: Instant) -> String {
 
 /// A statement the server stopped at the statement timeout is a timeout (as
 /// [`error::database`] maps it); a regular expression it refuses is the
-/// caller's to fix, though the dialect refuses first every one it knows of.
+/// caller's to fix, though the dialect refuses first every one it knows of;
+/// a sort by similarity where it cannot run is unsupported, saying why.
 fn failure(e: tokio_postgres::Error, what: &'static str) -> Error {
     if e.code() == Some(&SqlState::INVALID_REGULAR_EXPRESSION) {
         return Error::invalid(
             "filter",
             format!("PostgreSQL rejected a regular expression: {e}"),
         );
+    }
+    if let Some(refusal) = super::similarity::refusal(&e) {
+        return refusal;
     }
     error::database(e, what, WriteOutcome::NotWritten)
 }

@@ -3,6 +3,9 @@
 mod bounded;
 mod query;
 mod save;
+mod similarity;
+
+pub(crate) use self::similarity::enable_similarity;
 
 #[cfg(feature = "checkpoints")]
 pub(crate) use self::save::{failed as save_failed, primary_key, ProjectionParameters};
@@ -33,6 +36,15 @@ use crate::statements::Statements;
 /// parameter. Lookups by name and id or by name and source use indexes; for
 /// equality filters on state paths, [`PostgresProjectionStore::create_state_index`]
 /// adds a GIN index.
+///
+/// A sort by similarity ([`Sort::similar_to`](eventblocks_projection::query::Sort::similar_to))
+/// calls the `pg_trgm` extension's `similarity()`. [`PostgresAdapter::migrate`]
+/// installs the extension where its role may; where it may not (or where the
+/// database's `LC_CTYPE` is `C` or `POSIX`, in which `pg_trgm` would read
+/// letters beyond ASCII otherwise than the in-memory store), everything else
+/// is migrated, a warning is logged, and a similarity search fails with
+/// [`Error::Unsupported`] saying how to enable it: run
+/// `CREATE EXTENSION pg_trgm` as a role that may, then `migrate()` again.
 ///
 /// A search or count is bounded on the server: it runs in a read-only
 /// transaction whose `statement_timeout` is the adapter's
@@ -105,7 +117,8 @@ impl ProjectionStorageAdapter for PostgresProjectionStore {
     }
 
     async fn search(&self, search: &Search) -> Result<Page> {
-        let mut sql = Sql::new(&self.sql().projections.select);
+        let statements = &self.sql().projections;
+        let mut sql = Sql::new(&statements.select, &statements.similarity);
         sql.search(search);
         let rows = self.query(&sql).await?;
         let projections = rows.iter().map(projection).collect::<Result<Vec<_>>>()?;
@@ -113,7 +126,8 @@ impl ProjectionStorageAdapter for PostgresProjectionStore {
     }
 
     async fn count(&self, filters: &[Filter]) -> Result<u64> {
-        let mut sql = Sql::new(&self.sql().projections.count);
+        let statements = &self.sql().projections;
+        let mut sql = Sql::new(&statements.count, &statements.similarity);
         sql.filter(filters, None);
         let rows = self.query(&sql).await?;
         let count: i64 = rows

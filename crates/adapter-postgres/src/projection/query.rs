@@ -13,12 +13,16 @@ use crate::bound::BoundSql;
 /// A search under translation into SQL.
 pub(super) struct Sql {
     sql: BoundSql,
+    /// The name of the function that sorts by similarity.
+    similarity: String,
 }
 
 impl Sql {
-    pub(super) fn new(select: &str) -> Self {
+    /// Starts from `select`; `similarity` names the similarity function.
+    pub(super) fn new(select: &str, similarity: &str) -> Self {
         Self {
             sql: BoundSql::new(select),
+            similarity: similarity.to_owned(),
         }
     }
 
@@ -267,12 +271,16 @@ fn containment(path: &[String], value: Value) -> Option<Value> {
 }
 
 /// The SQL expressions a search sorts on, each with whether it descends: four
-/// per JSON field (kind, then boolean, number and string value), then the
-/// name and id that break ties.
+/// per JSON field (kind, then boolean, number and string value), one per
+/// similarity, then the name and id that break ties.
 fn sort_keys(sort: &[Sort], sql: &mut Sql) -> Vec<(String, bool)> {
     let mut keys = Vec::new();
     for key in sort {
         let descending = key.descending;
+        if let Some(text) = &key.similar_to {
+            keys.push((similarity_key(&key.field, text, sql), descending));
+            continue;
+        }
         match &key.field {
             Field::Id => keys.push(("id COLLATE \"C\"".to_owned(), descending)),
             Field::Name => keys.push(("name COLLATE \"C\"".to_owned(), descending)),
@@ -291,6 +299,30 @@ fn sort_keys(sort: &[Sort], sql: &mut Sql) -> Vec<(String, bool)> {
     keys.push(("name COLLATE \"C\"".to_owned(), false));
     keys.push(("id COLLATE \"C\"".to_owned(), false));
     keys
+}
+
+/// The similarity of `field`'s text to `text`; a value that is not a string
+/// has no words (as the empty text), so its similarity is 0.
+fn similarity_key(field: &Field, text: &str, sql: &mut Sql) -> String {
+    let field_text = match field {
+        Field::Id => "id".to_owned(),
+        Field::Name => "name".to_owned(),
+        Field::State(path) | Field::Metadata(path) => {
+            let column = if matches!(field, Field::State(_)) {
+                "state"
+            } else {
+                "metadata"
+            };
+            let value = format!("({column} #> {})", sql.bind(path.clone(), "text[]"));
+            format!(
+                "CASE WHEN jsonb_typeof({value}) = 'string' \
+                 THEN {value} #>> ARRAY[]::text[] ELSE '' END"
+            )
+        }
+        _ => "''".to_owned(),
+    };
+    let text = sql.bind(text.to_owned(), "text");
+    format!("{}({field_text}, {text})", sql.similarity)
 }
 
 fn json_sort_keys(field: &str) -> [String; 4] {
@@ -315,6 +347,14 @@ fn json_sort_keys(field: &str) -> [String; 4] {
 fn cursor_values(sort: &[Sort], cursor: &Cursor, sql: &mut Sql) -> Vec<String> {
     let mut values = Vec::new();
     for (key, value) in sort.iter().zip(&cursor.values) {
+        if key.similar_to.is_some() {
+            // A similarity: a single-precision number (checked when the
+            // search was validated).
+            #[allow(clippy::cast_possible_truncation)]
+            let similarity = value.as_ref().and_then(Value::as_f64).unwrap_or(0.0) as f32;
+            values.push(sql.bind(similarity, "real"));
+            continue;
+        }
         match (&key.field, value) {
             (Field::Id | Field::Name, value) => {
                 let text = value

@@ -27,6 +27,16 @@
 //! - Sorting orders kinds as missing, `null`, booleans, numbers, strings,
 //!   arrays, objects (see [`Search`]).
 //!
+//! # Sorting by similarity
+//!
+//! A sort key can be how similar a field's text is to a given text
+//! ([`Sort::similar_to`]), logicblocks' `Similarity` sort: PostgreSQL's
+//! `pg_trgm` `similarity()`, which the in-memory store computes bit for bit
+//! ([`similarity`]: the same words, lower-casing, trigrams and single-precision
+//! division), so both stores order, break ties (by the later keys, then name
+//! and id) and page alike. A cursor holds the similarity of the projection it
+//! was taken from, so key-set paging continues exactly where it stopped.
+//!
 //! # Regular expressions
 //!
 //! [`Operator::Matches`] and [`Operator::NotMatches`] take a [`Pattern`]: it
@@ -130,6 +140,8 @@
 mod field;
 mod filter;
 mod pattern;
+mod similarity;
+mod sort;
 
 use std::cmp::Ordering;
 
@@ -142,6 +154,8 @@ pub use filter::{Filter, Operator, MAX_IN_VALUES, MAX_VALUE_DEPTH};
 pub use pattern::{
     Pattern, MAX_PATTERN_LENGTH, MAX_PATTERN_NESTING, MAX_PATTERN_SIZE, MAX_REPETITION,
 };
+pub use similarity::{similarity, MAX_SIMILARITY_TEXT_LENGTH};
+pub use sort::Sort;
 
 use crate::projection::StoredProjection;
 use crate::value;
@@ -172,33 +186,6 @@ pub fn check_filters(filters: &[Filter]) -> Result<()> {
     Ok(())
 }
 
-/// One key of a search's sort order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sort {
-    /// The field sorted on.
-    pub field: Field,
-    /// Whether larger values come first.
-    pub descending: bool,
-}
-
-impl Sort {
-    /// Smaller values first.
-    pub fn ascending(field: Field) -> Self {
-        Self {
-            field,
-            descending: false,
-        }
-    }
-
-    /// Larger values first.
-    pub fn descending(field: Field) -> Self {
-        Self {
-            field,
-            descending: true,
-        }
-    }
-}
-
 /// Which part of the sorted results a search returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -216,7 +203,8 @@ pub enum Paging {
 /// values. Pass it back with the same filters and sort order to continue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
-    /// The value of each sort field (`None` where the path found nothing).
+    /// The value of each sort key: the field's (`None` where the path found
+    /// nothing), or for a similarity key the similarity, a number.
     pub values: Vec<Option<Value>>,
     /// The projection's name, which breaks ties.
     pub name: String,
@@ -228,10 +216,7 @@ impl Cursor {
     /// The cursor of `projection` under `sort`.
     pub fn of(projection: &StoredProjection, sort: &[Sort]) -> Self {
         Self {
-            values: sort
-                .iter()
-                .map(|key| key.field.value_in(projection))
-                .collect(),
+            values: sort.iter().map(|key| key.value_in(projection)).collect(),
             name: projection.name.clone(),
             id: projection.id.clone(),
         }
@@ -336,8 +321,10 @@ impl Search {
     /// # Errors
     /// [`Error::InvalidInput`] for a page size outside 1 to [`MAX_PAGE_SIZE`],
     /// more than [`MAX_FILTERS`] filters or [`MAX_SORT_KEYS`] sort keys, a
-    /// sort on the source, a field built with a bad path, or a cursor with a
-    /// value for another number of sort keys.
+    /// sort on the source, a field built with a bad path, a similarity text
+    /// longer than [`MAX_SIMILARITY_TEXT_LENGTH`] bytes or holding a NUL, or a
+    /// cursor with a value for another number of sort keys or without a
+    /// similarity where a similarity key needs one.
     pub fn validate(&self) -> Result<()> {
         if self.limit == 0 || self.limit > MAX_PAGE_SIZE {
             return Err(Error::invalid(
@@ -353,10 +340,7 @@ impl Search {
             ));
         }
         for sort in &self.sort {
-            sort.field.validate()?;
-            if sort.field == Field::Source {
-                return Err(Error::invalid("sort", "cannot sort on the source"));
-            }
+            sort.validate()?;
         }
         let cursor = match &self.paging {
             Paging::After(Some(cursor)) | Paging::Before(cursor) => cursor,
@@ -368,7 +352,10 @@ impl Search {
                 "was taken under a different sort order",
             ));
         }
-        Ok(())
+        self.sort
+            .iter()
+            .zip(&cursor.values)
+            .try_for_each(|(sort, value)| sort.check_cursor_value(value.as_ref()))
     }
 
     /// Whether `projection` passes every filter.

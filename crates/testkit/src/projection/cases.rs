@@ -336,7 +336,7 @@ pub async fn pages_cover_every_result_once(store: ProjectionStore) {
     assert_eq!(backwards, expected, "key-set pages backwards");
 }
 
-async fn walk_forwards(store: &ProjectionStore, base: &Search) -> (Vec<String>, Cursor) {
+pub(super) async fn walk_forwards(store: &ProjectionStore, base: &Search) -> (Vec<String>, Cursor) {
     let mut seen = Vec::new();
     let mut search = base.clone();
     for _ in 0..100 {
@@ -354,7 +354,11 @@ async fn walk_forwards(store: &ProjectionStore, base: &Search) -> (Vec<String>, 
 }
 
 /// Every result before `end`, walking pages backwards.
-async fn walk_backwards(store: &ProjectionStore, base: &Search, end: Cursor) -> Vec<String> {
+pub(super) async fn walk_backwards(
+    store: &ProjectionStore,
+    base: &Search,
+    end: Cursor,
+) -> Vec<String> {
     let mut pages = Vec::new();
     let mut search = base.clone().before(end);
     for _ in 0..100 {

@@ -21,6 +21,7 @@ mod model;
 mod reference;
 mod replacement;
 pub mod runner;
+mod similarity;
 
 pub use cases::*;
 pub use dialect::*;
@@ -29,7 +30,13 @@ pub use model::random_searches_match_the_reference;
 pub use reference::{reference_page, reference_results};
 pub use replacement::{
     a_save_replaces_the_projection_of_its_source,
+    an_id_naming_another_sources_projection_is_refused,
     concurrent_saves_of_one_source_leave_one_projection, saves_under_an_older_fence_are_refused,
+};
+pub use similarity::{
+    find_one_finds_the_single_match, similarity_inputs_are_refused_before_any_io,
+    similarity_pages_cover_every_result_once, similarity_sorts_order_as_pg_trgm_does,
+    similarity_texts, similarity_ties_break_alike,
 };
 
 /// Calls `$callback!($($args)*; case, case, …)` with the name of every
@@ -52,8 +59,14 @@ macro_rules! __with_projection_store_cases {
             limits_are_refused_alike_before_any_io,
             random_searches_match_the_reference,
             a_save_replaces_the_projection_of_its_source,
+            an_id_naming_another_sources_projection_is_refused,
             concurrent_saves_of_one_source_leave_one_projection,
             saves_under_an_older_fence_are_refused,
+            find_one_finds_the_single_match,
+            similarity_sorts_order_as_pg_trgm_does,
+            similarity_ties_break_alike,
+            similarity_pages_cover_every_result_once,
+            similarity_inputs_are_refused_before_any_io,
         }
     };
 }

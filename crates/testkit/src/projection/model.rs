@@ -19,7 +19,8 @@ fn data_sets() -> u64 {
         .unwrap_or(16)
 }
 
-/// Random searches give the same pages on the store as on the reference.
+/// Random searches give the same pages on the store as on the reference,
+/// sorts by similarity included.
 pub async fn random_searches_match_the_reference(store: ProjectionStore) {
     let seed: u64 = rand::random();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -165,6 +166,15 @@ fn random_alternation(rng: &mut StdRng, depth: u32) -> String {
     branches.join("|")
 }
 
+/// A text to sort by similarity to: words the random strings hold, in other
+/// cases and combinations, letters beyond ASCII, no words at all.
+fn random_similarity_text(rng: &mut StdRng) -> &'static str {
+    let texts = [
+        "a", "AB", "b a", "x1", "X2 x0", "ä", "Ä b", "10 9", "", "\n", "č", "tbu",
+    ];
+    texts.choose(rng).copied().unwrap_or("a")
+}
+
 fn random_search(rng: &mut StdRng, name: &str, all: &[StoredProjection]) -> Search {
     let mut search = Search::new()
         .filter(Filter::new(Field::Name, Operator::Equal, name).unwrap_or_else(|e| panic!("{e}")))
@@ -176,10 +186,15 @@ fn random_search(rng: &mut StdRng, name: &str, all: &[StoredProjection]) -> Sear
     }
     for _ in 0..rng.random_range(0..3) {
         let field = random_field(rng);
-        search = search.sort(if rng.random_bool(0.5) {
+        let key = if rng.random_bool(0.5) {
             Sort::ascending(field)
         } else {
             Sort::descending(field)
+        };
+        search = search.sort(if rng.random_bool(0.3) {
+            key.similar_to(random_similarity_text(rng))
+        } else {
+            key
         });
     }
     let sort = search.sort_keys().to_vec();

@@ -75,6 +75,41 @@ pub async fn a_save_replaces_the_projection_of_its_source(store: ProjectionStore
     );
 }
 
+/// An id names one projection of a name: saving another source's projection
+/// under it is refused as invalid input and changes nothing. The stored
+/// projection keeps its source, state and metadata, and the token of a fence
+/// the refused save carried is not recorded.
+pub async fn an_id_naming_another_sources_projection_is_refused(store: ProjectionStore) {
+    let first = projection("a", "one", json!({"n": 1}));
+    save(&store, &first).await;
+    let owner = Name::new("consumer", "renamer").unwrap_or_else(|e| panic!("{e}"));
+    let other = projection("a", "two", json!({"n": 2}));
+    let refused = [
+        store.save(&other).await,
+        store
+            .save_fenced(&other, &Fence::new(owner.clone(), 0, 5))
+            .await,
+    ];
+    for refused in refused {
+        assert!(
+            matches!(&refused, Err(Error::InvalidInput { .. })),
+            "the id names another source's projection: {refused:?}"
+        );
+    }
+    assert_eq!(
+        load(&store, "a").await,
+        Some(first),
+        "the first source's projection stays"
+    );
+    assert_eq!(locate(&store, "two").await, None, "nothing was written");
+    let older = Fence::new(owner, 0, 4);
+    let saved = store
+        .save_fenced(&projection("b", "three", json!({})), &older)
+        .await;
+    saved.unwrap_or_else(|e| panic!("the refused save's token was not recorded: {e}"));
+    assert_eq!(store.count(&[]).await.ok(), Some(2));
+}
+
 /// A save under a fence older than the newest seen for its partition is
 /// refused and writes nothing; the newest token is accepted again, and other
 /// partitions are fenced apart.
