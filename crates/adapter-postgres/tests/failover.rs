@@ -52,19 +52,17 @@ async fn fail_over(pair: &Pair) -> Instant {
 /// returns how long after `from` the first publish was acknowledged.
 async fn first_acknowledged(store: &EventStore, from: Instant) -> Duration {
     let probe = store.stream("probe", "p").unwrap();
+    let batch = events("probe", 1);
     loop {
-        let batch = events("probe", 1);
-        loop {
-            match probe
-                .publish(batch.clone(), WriteCondition::NoCondition)
-                .await
-            {
-                Ok(_) => return from.elapsed(),
-                Err(error) if error.is_retryable() => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(error) => panic!("probe: {error}"),
+        match probe
+            .publish(batch.clone(), WriteCondition::NoCondition)
+            .await
+        {
+            Ok(_) => return from.elapsed(),
+            Err(error) if error.is_retryable() => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            Err(error) => panic!("probe: {error}"),
         }
     }
 }
