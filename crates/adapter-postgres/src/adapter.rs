@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use eventblocks_core::{
-    Capabilities, EventStream, Limits, Name, QueryRead, QueryRequest, Result, SaveRequest,
+    Capabilities, EventStream, Head, Limits, Name, QueryRead, QueryRequest, Result, SaveRequest,
     ScanRequest, SerialisationGuarantee, StorageAdapter, StoredEvent, WakeUps, WriteOutcome,
 };
 
@@ -15,20 +15,26 @@ use crate::config::PostgresAdapterBuilder;
 use crate::connect::{Connector, Transport};
 use crate::names::Names;
 use crate::notify::Notifications;
+use crate::replica::{NodePreference, Reads, Replicas};
 use crate::statements::Statements;
 use crate::{error, query, save, scan, schema};
 
 /// A [`StorageAdapter`] that keeps events in PostgreSQL.
 ///
 /// Cheap to clone: clones share the pool. See the crate documentation for the
-/// schema, the locking scheme and the ordering guarantee.
+/// schema, the locking scheme and the ordering guarantee, and
+/// `docs/replicas.md` for reads served by replicas.
 #[derive(Clone)]
 pub struct PostgresAdapter {
     pub(crate) inner: Arc<Inner>,
+    /// Where this handle's reads go.
+    reads: Reads,
 }
 
 pub(crate) struct Inner {
+    /// The primary's pool: every write, and the reads that must see them.
     pub(crate) pool: Pool,
+    pub(crate) replicas: Replicas,
     pub(crate) names: Names,
     pub(crate) sql: Statements,
     pub(crate) settings: Settings,
@@ -74,9 +80,11 @@ impl PostgresAdapter {
 
     pub(crate) fn new(
         pool: Pool,
+        replicas: Replicas,
         names: Names,
         settings: Settings,
         listen: Option<Connector>,
+        preference: NodePreference,
     ) -> Self {
         let sql = Statements::new(&names);
         let notifications = Notifications::new(
@@ -88,13 +96,81 @@ impl PostgresAdapter {
         Self {
             inner: Arc::new(Inner {
                 pool,
+                replicas,
                 names,
                 sql,
                 settings,
                 notifications,
                 store_id,
             }),
+            reads: Reads {
+                preference,
+                floor: None,
+            },
         }
+    }
+
+    /// The same adapter (sharing its pools), its reads going where
+    /// `preference` says. Writes always go to the primary.
+    ///
+    /// ```no_run
+    /// use eventblocks_core::EventStore;
+    /// use eventblocks_postgres::{NodePreference, PostgresAdapter};
+    ///
+    /// let adapter = PostgresAdapter::builder()
+    ///     .url("postgres://app@primary/app")
+    ///     .replica_url("postgres://app@replica/app")
+    ///     .build()?;
+    /// // Publishes go to the primary; this store's log and category reads,
+    /// // subscriptions and query reads to the replica.
+    /// let reporting = EventStore::new(adapter.reading_from(NodePreference::PreferReplica));
+    /// # let _ = reporting;
+    /// # Ok::<(), eventblocks_core::Error>(())
+    /// ```
+    pub fn reading_from(&self, preference: NodePreference) -> Self {
+        let mut adapter = self.clone();
+        adapter.reads.preference = preference;
+        adapter
+    }
+
+    /// The same adapter, each of whose reads sees at least every event up to
+    /// `sequence_number` (a publish's, say): read-your-writes on a replica.
+    ///
+    /// A read served by a replica first waits, up to the
+    /// [replica wait](crate::PostgresAdapterBuilder::replica_wait), until the
+    /// replica has replayed that far and every earlier transaction has
+    /// finished there; then it reads from the primary or fails with
+    /// [`eventblocks_core::Error::Timeout`], as
+    /// [`WhenBehind`](crate::WhenBehind) says. On the primary it waits as
+    /// log scans do, up to the horizon wait. Stream scans under
+    /// [`NodePreference::PreferReplica`] go to a replica too when given one.
+    pub fn at_least(&self, sequence_number: u64) -> Self {
+        let mut adapter = self.clone();
+        adapter.reads.floor = Some(sequence_number.saturating_add(1));
+        adapter
+    }
+
+    /// As [`at_least`](Self::at_least), for every event visible at `head`
+    /// (from a query read of this store).
+    ///
+    /// # Errors
+    /// [`eventblocks_core::Error::InvalidInput`] for a head of another store.
+    pub fn at_least_head(&self, head: &Head) -> Result<Self> {
+        let frontier = head.frontier_in(self.inner.store_id, "head")?;
+        let mut adapter = self.clone();
+        adapter.reads.floor = Some(frontier);
+        Ok(adapter)
+    }
+
+    /// Where this adapter's reads go.
+    pub fn node_preference(&self) -> NodePreference {
+        self.reads.preference
+    }
+
+    /// The pools of the replicas the adapter may read from, in the order they
+    /// were given.
+    pub fn replica_pools(&self) -> impl Iterator<Item = &Pool> {
+        self.inner.replicas.pools()
     }
 
     /// Creates or upgrades the schema, table, indexes and functions the adapter
@@ -143,6 +219,8 @@ impl fmt::Debug for PostgresAdapter {
         let status = self.inner.pool.status();
         f.debug_struct("PostgresAdapter")
             .field("schema", &self.inner.names.schema())
+            .field("replicas", &self.inner.replicas.pools().count())
+            .field("reads", &self.reads)
             .field("table", &self.inner.names.table())
             .field("serialisation", &self.inner.settings.serialisation)
             .field("page_size", &self.inner.settings.page_size)
@@ -156,22 +234,30 @@ impl fmt::Debug for PostgresAdapter {
 impl StorageAdapter for PostgresAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         let saving = save::save(&self.inner, request);
-        let events = tokio::time::timeout(self.inner.settings.operation_timeout, saving)
+        let saved = tokio::time::timeout(self.inner.settings.operation_timeout, saving)
             .await
-            .map_err(|_| error::timed_out("saving events", WriteOutcome::Unknown))??;
+            .map_err(|_| error::timed_out("saving events", WriteOutcome::Unknown))?;
+        let events = saved.inspect_err(|error| error::after_failover(&self.inner.pool, error))?;
         self.inner.notifications.saved(&self.inner.pool);
         Ok(events)
     }
 
     fn scan(&self, request: ScanRequest) -> EventStream {
-        scan::scan(Arc::clone(&self.inner), request)
+        scan::scan(Arc::clone(&self.inner), self.reads, request)
     }
 
-    /// Wake-ups from `LISTEN` on a dedicated connection, when the adapter knows
-    /// a connection string (given with [`PostgresAdapterBuilder::url`] or
-    /// [`PostgresAdapterBuilder::notifications_url`]).
+    /// Wake-ups from `LISTEN` on a dedicated connection to the primary, when
+    /// the adapter knows a connection string (given with
+    /// [`PostgresAdapterBuilder::url`] or
+    /// [`PostgresAdapterBuilder::notifications_url`]). An adapter reading
+    /// from replicas wakes its subscriptions once the replicas have replayed
+    /// what the primary announced.
     fn wake_ups(&self) -> Option<WakeUps> {
-        self.inner.notifications.wake_ups()
+        if self.reads.preference == NodePreference::Primary || self.inner.replicas.is_empty() {
+            return self.inner.notifications.wake_ups();
+        }
+        tokio::runtime::Handle::try_current().ok()?;
+        self.inner.replicas.wake_ups.wake_ups(&self.inner)
     }
 
     fn limits(&self) -> Limits {
@@ -187,7 +273,7 @@ impl StorageAdapter for PostgresAdapter {
     }
 
     async fn read_query(&self, request: QueryRequest) -> Result<QueryRead> {
-        let reading = query::read(Arc::clone(&self.inner), request);
+        let reading = query::read(Arc::clone(&self.inner), self.reads, request);
         tokio::time::timeout(self.inner.settings.operation_timeout, reading)
             .await
             .map_err(|_| error::timed_out("reading a query", WriteOutcome::NotWritten))?

@@ -12,6 +12,7 @@ use eventblocks_core::{Error, Result, SerialisationGuarantee, DEFAULT_MAX_EVENT_
 use crate::adapter::{PostgresAdapter, Settings};
 use crate::connect::{Connector, PoolLimits, Transport};
 use crate::names::Names;
+use crate::replica::{NodePreference, Replicas, WhenBehind};
 
 /// Default schema for the event table.
 pub const DEFAULT_SCHEMA: &str = "eventblocks";
@@ -54,6 +55,10 @@ pub struct PostgresAdapterBuilder {
     max_event_bytes: usize,
     notifications_url: Option<String>,
     transport: Transport,
+    replicas: Vec<Source>,
+    node_preference: NodePreference,
+    replica_wait: Duration,
+    when_behind: WhenBehind,
 }
 
 enum Source {
@@ -77,6 +82,10 @@ impl Default for PostgresAdapterBuilder {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             notifications_url: None,
             transport: Transport::Plain,
+            replicas: Vec::new(),
+            node_preference: NodePreference::Primary,
+            replica_wait: Duration::from_secs(2),
+            when_behind: WhenBehind::ReadPrimary,
         }
     }
 }
@@ -102,6 +111,10 @@ impl fmt::Debug for PostgresAdapterBuilder {
             .field("operation_timeout", &self.operation_timeout)
             .field("max_event_bytes", &self.max_event_bytes)
             .field("tls", &!matches!(self.transport, Transport::Plain))
+            .field("replicas", &self.replicas.len())
+            .field("node_preference", &self.node_preference)
+            .field("replica_wait", &self.replica_wait)
+            .field("when_behind", &self.when_behind)
             .finish()
     }
 }
@@ -109,6 +122,13 @@ impl fmt::Debug for PostgresAdapterBuilder {
 impl PostgresAdapterBuilder {
     /// Connects with a libpq-style URL or key-value string, through a pool the
     /// adapter creates.
+    ///
+    /// For failover, name every server that may become the primary and ask
+    /// for the writable one, as libpq does:
+    /// `postgres://app@db1:5432,db2:5432/app?target_session_attrs=read-write`.
+    /// Each new connection then goes to whichever accepts writes; after a
+    /// promotion, connections to the old primary fail and are dropped, never
+    /// reused (see `docs/replicas.md`).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.source = Some(Source::Url(url.into()));
         self
@@ -126,6 +146,45 @@ impl PostgresAdapterBuilder {
     /// URL serves). Without either, subscriptions poll.
     pub fn notifications_url(mut self, url: impl Into<String>) -> Self {
         self.notifications_url = Some(url.into());
+        self
+    }
+
+    /// Adds a read replica (a hot standby of the primary), reached with a
+    /// pool the adapter creates as for [`url`](Self::url), with the same
+    /// size and timeouts. Call it once per replica. Reads go to replicas only
+    /// as the [node preference](Self::node_preference) says.
+    pub fn replica_url(mut self, url: impl Into<String>) -> Self {
+        self.replicas.push(Source::Url(url.into()));
+        self
+    }
+
+    /// Adds a read replica reached through a pool the caller owns.
+    pub fn replica_pool(mut self, pool: Pool) -> Self {
+        self.replicas.push(Source::Pool(pool));
+        self
+    }
+
+    /// Where the adapter's reads go (default [`NodePreference::Primary`]);
+    /// [`PostgresAdapter::reading_from`] changes it for some reads.
+    pub fn node_preference(mut self, preference: NodePreference) -> Self {
+        self.node_preference = preference;
+        self
+    }
+
+    /// How long a read that must see a sequence number
+    /// ([`PostgresAdapter::at_least`]) waits for its replica to replay it
+    /// (default 2 s) before doing what [`when_behind`](Self::when_behind)
+    /// says.
+    pub fn replica_wait(mut self, wait: Duration) -> Self {
+        self.replica_wait = wait;
+        self
+    }
+
+    /// What a read does when its replica has not replayed what it must see
+    /// within the [replica wait](Self::replica_wait) (default
+    /// [`WhenBehind::ReadPrimary`]).
+    pub fn when_behind(mut self, when_behind: WhenBehind) -> Self {
+        self.when_behind = when_behind;
         self
     }
 
@@ -232,7 +291,8 @@ impl PostgresAdapterBuilder {
     /// # Errors
     /// [`Error::InvalidInput`] for a missing or malformed connection string, an
     /// unusable schema or table name, a page or pool size or event size limit
-    /// of 0, or a TLS setting the connection string contradicts.
+    /// of 0, a TLS setting the connection string contradicts, or a node
+    /// preference for replicas without a replica.
     pub fn build(self) -> Result<PostgresAdapter> {
         let names = Names::new(&self.schema, &self.table)?;
         if self.page_size == 0 {
@@ -259,6 +319,21 @@ impl PostgresAdapterBuilder {
             Some(Source::Pool(ref pool)) => pool.clone(),
             Some(Source::Url(ref url)) => self.build_pool(url)?,
         };
+        if self.node_preference != NodePreference::Primary && self.replicas.is_empty() {
+            return Err(Error::invalid(
+                "node_preference",
+                "reads from replicas need a replica: add one with replica_url or replica_pool",
+            ));
+        }
+        let replica_pools = self
+            .replicas
+            .iter()
+            .map(|source| match source {
+                Source::Pool(pool) => Ok(pool.clone()),
+                Source::Url(url) => self.build_pool(url),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let replicas = Replicas::new(replica_pools, self.replica_wait, self.when_behind);
         let settings = Settings {
             serialisation: self.serialisation,
             page_size: self.page_size,
@@ -267,7 +342,14 @@ impl PostgresAdapterBuilder {
             max_event_bytes: self.max_event_bytes,
             transport: self.transport.clone(),
         };
-        Ok(PostgresAdapter::new(pool, names, settings, listen))
+        Ok(PostgresAdapter::new(
+            pool,
+            replicas,
+            names,
+            settings,
+            listen,
+            self.node_preference,
+        ))
     }
 
     fn connector(&self, url: &str) -> Result<Connector> {

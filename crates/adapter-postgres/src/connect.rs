@@ -133,14 +133,14 @@ impl Connector {
     }
 
     /// Opens a connection of its own; `on_notification` runs for every
-    /// `NOTIFY` it receives.
+    /// `NOTIFY` it receives, with its payload.
     ///
     /// # Errors
     /// [`Error::Timeout`] past the connect timeout; otherwise as the client
     /// reports, mapped by `failed`.
     pub(crate) async fn dedicated(
         &self,
-        on_notification: impl Fn() + Send + 'static,
+        on_notification: impl Fn(&str) + Send + 'static,
         failed: impl FnOnce(tokio_postgres::Error) -> Error,
     ) -> Result<Dedicated> {
         let connecting = self.connect(on_notification);
@@ -156,7 +156,7 @@ impl Connector {
 
     async fn connect(
         &self,
-        on_notification: impl Fn() + Send + 'static,
+        on_notification: impl Fn(&str) + Send + 'static,
     ) -> std::result::Result<Dedicated, tokio_postgres::Error> {
         let (client, driver) = match &self.transport {
             Transport::Plain => {
@@ -194,7 +194,7 @@ fn has_socket_path(config: &tokio_postgres::Config) -> bool {
 /// Reads the connection's messages until it closes, passing on notifications.
 async fn drive<S, T>(
     mut connection: Connection<S, T>,
-    on_notification: impl Fn(),
+    on_notification: impl Fn(&str),
 ) -> std::result::Result<(), tokio_postgres::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -202,8 +202,8 @@ where
 {
     let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
     while let Some(message) = messages.next().await {
-        if let AsyncMessage::Notification(_) = message? {
-            on_notification();
+        if let AsyncMessage::Notification(notification) = message? {
+            on_notification(notification.payload());
         }
     }
     Ok(())

@@ -34,6 +34,16 @@ pub(crate) fn database(
             source: Some(error.into()),
         };
     }
+    if code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        // The server no longer takes writes (it was demoted, or a failover
+        // manager fenced it): the statement was refused, and the primary is
+        // elsewhere now.
+        return Error::Unavailable {
+            outcome: WriteOutcome::NotWritten,
+            message: format!("{message}; the server is read-only, the primary has moved").into(),
+            source: Some(error.into()),
+        };
+    }
     if is_unavailable(&code) {
         return Error::Unavailable {
             outcome,
@@ -142,15 +152,36 @@ pub(crate) fn violates(error: &tokio_postgres::Error, constraint: &str) -> bool 
     })
 }
 
-/// Whether `error` means the connection can no longer be used: it closed, or
-/// the server ended the session.
+/// Whether `error` means the connection can no longer be used: it closed,
+/// the server ended the session, or the server no longer takes writes (a
+/// connection to a demoted primary must not serve the next write).
 pub(crate) fn is_broken(error: &tokio_postgres::Error) -> bool {
     error.is_closed()
         || error.code().is_some_and(|code| {
             code.code().starts_with("08")
                 || *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         })
+}
+
+/// After a write failed with `error`: if the server refused it as read-only
+/// (the primary has moved: a failover), drops every idle connection of
+/// `pool`, all to the old primary, so the next writes connect afresh and a
+/// multi-host URL with `target_session_attrs=read-write` finds the new
+/// primary. Connections in use are closed as they fail.
+pub(crate) fn after_failover(pool: &deadpool_postgres::Pool, error: &Error) {
+    let read_only = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tokio_postgres::Error>())
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| *code == SqlState::READ_ONLY_SQL_TRANSACTION);
+    if read_only {
+        let dropped = pool.retain(|_, _| false).removed.len();
+        tracing::info!(
+            dropped,
+            "the server refused a write as read-only; reconnecting to find the primary"
+        );
+    }
 }
 
 /// Returns `client` to the pool, unless `error` broke its connection: then it

@@ -18,6 +18,7 @@ mod notify;
 #[cfg(feature = "projections")]
 mod projection;
 mod query;
+mod replica;
 mod row;
 mod save;
 mod scan;
@@ -39,6 +40,7 @@ pub use exactly_once::ExactlyOnce;
 pub use lease::PostgresLeases;
 #[cfg(feature = "projections")]
 pub use projection::PostgresProjectionStore;
+pub use replica::{NodePreference, WhenBehind};
 
 /// Re-exported so callers build pools with the same version the adapter uses.
 pub use deadpool_postgres;

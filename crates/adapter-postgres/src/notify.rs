@@ -8,8 +8,13 @@
 //! Listeners hold one dedicated connection per adapter and fan each
 //! notification out to every live subscription. A notification lost to a crash
 //! or a broken connection only delays delivery: subscriptions still poll.
+//!
+//! Each notification carries the primary's WAL insert position at the time it
+//! was sent, past the commits it announces, so that subscriptions reading from
+//! replicas can be woken once the replicas have replayed that far (see
+//! `replica/wake.rs`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +45,8 @@ pub(crate) struct Notifications {
     sender: broadcast::Sender<()>,
     listener: Mutex<Option<JoinHandle<()>>>,
     pending: Arc<Pending>,
+    /// The newest WAL position a notification carried.
+    announced: Arc<AtomicU64>,
 }
 
 /// Saves not yet announced.
@@ -64,7 +71,14 @@ impl Notifications {
                 started: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
             }),
+            announced: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The newest WAL position the primary announced, kept up to date while
+    /// a listener runs.
+    pub(crate) fn announced_position(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.announced)
     }
 
     /// How to open a dedicated connection, when the adapter knows.
@@ -95,7 +109,12 @@ impl Notifications {
         let receiver = self.sender.subscribe();
         let mut listener = self.listener.lock();
         if listener.as_ref().is_none_or(JoinHandle::is_finished) {
-            let task = listen(config, self.channel.clone(), self.sender.clone());
+            let task = listen(
+                config,
+                self.channel.clone(),
+                self.sender.clone(),
+                Arc::clone(&self.announced),
+            );
             *listener = Some(tokio::spawn(task));
         }
         let wake_ups = futures::stream::unfold(receiver, |mut receiver| async move {
@@ -149,9 +168,14 @@ async fn notify(
 
 /// Listens on a dedicated connection, reconnecting after failures, until no
 /// subscription is left.
-async fn listen(connector: Connector, channel: String, sender: broadcast::Sender<()>) {
+async fn listen(
+    connector: Connector,
+    channel: String,
+    sender: broadcast::Sender<()>,
+    announced: Arc<AtomicU64>,
+) {
     while sender.receiver_count() > 0 {
-        if let Err(error) = listen_once(&connector, &channel, &sender).await {
+        if let Err(error) = listen_once(&connector, &channel, &sender, &announced).await {
             debug!(%error, "the wake-up listener's connection failed");
         }
         if sender.receiver_count() > 0 {
@@ -166,12 +190,17 @@ async fn listen_once(
     connector: &Connector,
     channel: &str,
     sender: &broadcast::Sender<()>,
+    announced: &Arc<AtomicU64>,
 ) -> eventblocks_core::Result<()> {
     let broken = |e| error::database(e, "listening for wake-ups", WriteOutcome::NotWritten);
     let forwarding = sender.clone();
+    let position = Arc::clone(announced);
     let Dedicated { client, driver } = connector
         .dedicated(
-            move || {
+            move |payload| {
+                if let Some(at) = crate::replica::parse_position(payload) {
+                    position.fetch_max(at, Ordering::AcqRel);
+                }
                 let _ = forwarding.send(());
             },
             |e| error::database(e, "connecting to listen", WriteOutcome::NotWritten),

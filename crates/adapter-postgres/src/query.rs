@@ -18,12 +18,23 @@ use futures::{stream, StreamExt, TryStreamExt};
 
 use crate::adapter::Inner;
 use crate::bound::BoundSql;
+use crate::replica::{self, Reads, Route, Wanted};
 use crate::{row, scan};
 
-pub(crate) async fn read(inner: Arc<Inner>, request: QueryRequest) -> Result<QueryRead> {
-    scan::wait_for_horizon(&inner, request.target()).await?;
+pub(crate) async fn read(
+    inner: Arc<Inner>,
+    reads: Reads,
+    request: QueryRequest,
+) -> Result<QueryRead> {
+    let mut route = Route::choose(&inner, reads, false)?;
+    let wanted = Wanted {
+        settled: Some(request.target()),
+        resuming_after: None,
+    };
+    replica::settle(&inner, &mut route, wanted).await?;
     let mut cursor = Cursor {
         inner,
+        route,
         request,
         frontier: 0,
         last: None,
@@ -49,6 +60,8 @@ pub(crate) async fn read(inner: Arc<Inner>, request: QueryRequest) -> Result<Que
 
 struct Cursor {
     inner: Arc<Inner>,
+    /// The server the read is served by.
+    route: Route,
     request: QueryRequest,
     /// Events at or above this were not visible when the read began.
     frontier: i64,
@@ -76,8 +89,9 @@ impl Cursor {
         self.conditions(&mut sql, "frontier.f");
         self.finish(&mut sql, limit);
         sql.push(") e ON true");
-        let rows = scan::read(
+        let rows = scan::read_on(
             &self.inner,
+            &mut self.route,
             sql.text(),
             &sql.parameters(),
             "reading a query",
@@ -102,8 +116,9 @@ impl Cursor {
         let frontier = sql.bind(self.frontier);
         self.conditions(&mut sql, &frontier);
         self.finish(&mut sql, limit);
-        let rows = scan::read(
+        let rows = scan::read_on(
             &self.inner,
+            &mut self.route,
             sql.text(),
             &sql.parameters(),
             "reading a query",

@@ -60,9 +60,13 @@ async fn decide_and_save(inner: &Inner, request: &SaveRequest) -> Result<Option<
         let Some(expected) = guess.take() else { break };
         match in_one_statement(inner, request, &expected).await? {
             Outcome::Saved(events) => return Ok(Some(events)),
+            // Anything but another guess to append is decided in the
+            // transaction, which also reads the stored events with the
+            // request's ids: a tracked save whose position is recorded is a
+            // replay (no events) only if its events are not the ones stored
+            // (a retry returns them), which the statement cannot tell.
             Outcome::Found(found) => match request.plan(found.facts()) {
                 Ok(SavePlan::Append(_)) => guess = Some(found.expected()),
-                Ok(SavePlan::AlreadyTracked) => return Ok(Some(Vec::new())),
                 _ => break,
             },
             Outcome::Taken => return Ok(None),

@@ -7,28 +7,34 @@
 //! are in transaction-id order, and once an event is
 //! returned, no event with a smaller sequence number can commit later: a reader
 //! resuming after the last sequence number it saw never misses one.
+//!
+//! A scan may be served by a replica (see `replica`): it keeps the server it
+//! started on for every page unless that server fails.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use eventblocks_core::{
     Direction, Error, EventSourceIdentifier, EventStream, NamePattern, Result, ScanRequest,
     StoredEvent, WriteOutcome,
 };
 use futures::{stream, StreamExt, TryStreamExt};
-use tokio::time::{sleep, Instant};
+use tokio::time::Instant;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::adapter::Inner;
 use crate::bound::BoundSql;
+use crate::replica::{self, Reads, Route, Wanted};
 use crate::{error, row};
 
-pub(crate) fn scan(inner: Arc<Inner>, request: ScanRequest) -> EventStream {
-    let pages = stream::try_unfold(Cursor::new(inner, request), |mut cursor| async move {
-        let page = cursor.next_page().await?;
-        Ok::<_, Error>(page.map(|page| (stream::iter(page.into_iter().map(Ok)), cursor)))
-    });
+pub(crate) fn scan(inner: Arc<Inner>, reads: Reads, request: ScanRequest) -> EventStream {
+    let pages = stream::try_unfold(
+        Cursor::new(inner, reads, request),
+        |mut cursor| async move {
+            let page = cursor.next_page().await?;
+            Ok::<_, Error>(page.map(|page| (stream::iter(page.into_iter().map(Ok)), cursor)))
+        },
+    );
     pages.try_flatten().boxed()
 }
 
@@ -36,24 +42,27 @@ pub(crate) fn scan(inner: Arc<Inner>, request: ScanRequest) -> EventStream {
 struct Cursor {
     inner: Arc<Inner>,
     request: ScanRequest,
+    reads: Reads,
+    /// The server the scan reads from, once chosen (at its first page).
+    route: Option<Route>,
     /// The key (sequence number, or position for stream scans) of the last event
     /// returned.
     last_key: Option<i64>,
     /// Events still allowed by the request's limit.
     remaining: Option<u64>,
-    settled: bool,
     done: bool,
 }
 
 impl Cursor {
-    fn new(inner: Arc<Inner>, request: ScanRequest) -> Self {
+    fn new(inner: Arc<Inner>, reads: Reads, request: ScanRequest) -> Self {
         let remaining = request.limit();
         Self {
             inner,
             request,
+            reads,
+            route: None,
             last_key: None,
             remaining,
-            settled: false,
             done: false,
         }
     }
@@ -66,9 +75,8 @@ impl Cursor {
         if self.done {
             return Ok(None);
         }
-        if !self.settled && !self.by_stream() {
-            self.settled = true;
-            wait_for_horizon(&self.inner, self.request.target()).await?;
+        if self.route.is_none() {
+            self.route = Some(self.start().await?);
         }
         let page_size = self.inner.settings.page_size;
         let limit = self.remaining.map_or(page_size, |remaining| {
@@ -94,10 +102,27 @@ impl Cursor {
         Ok(Some(events))
     }
 
-    async fn fetch(&self, limit: u32) -> Result<Vec<StoredEvent>> {
+    /// Chooses the server and waits, bounded, until it can serve the scan:
+    /// what the scan must see is visible there and, for log and category
+    /// scans, writes in flight have settled.
+    async fn start(&self) -> Result<Route> {
+        let by_stream = self.by_stream();
+        let mut route = Route::choose(&self.inner, self.reads, by_stream)?;
+        let forwards = self.request.direction() == Direction::Forwards;
+        let wanted = Wanted {
+            settled: (!by_stream).then(|| self.request.target()),
+            resuming_after: self.request.after().filter(|_| forwards && !by_stream),
+        };
+        replica::settle(&self.inner, &mut route, wanted).await?;
+        Ok(route)
+    }
+
+    async fn fetch(&mut self, limit: u32) -> Result<Vec<StoredEvent>> {
         let query = self.query(limit);
-        let rows = read(
+        let route = self.route.as_mut().expect("chosen at the first page");
+        let rows = read_on(
             &self.inner,
+            route,
             query.text(),
             &query.parameters(),
             "scanning events",
@@ -201,71 +226,48 @@ fn like_prefix(prefix: &str) -> String {
     pattern
 }
 
-/// Waits, up to the adapter's horizon wait, until every event already committed
-/// in `target` is older than every running transaction, so a scan sees what
-/// committed before it began unless a long transaction holds the horizon back.
-pub(crate) async fn wait_for_horizon(inner: &Inner, target: &EventSourceIdentifier) -> Result<()> {
-    let deadline = Instant::now() + inner.settings.horizon_wait;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        let (committed, settled) = horizon(inner, target).await?;
-        if committed == settled || Instant::now() >= deadline {
-            if committed != settled {
-                tracing::debug!(
-                    ?committed,
-                    ?settled,
-                    "a running transaction holds the read horizon back; scanning what is settled"
-                );
-            }
-            return Ok(());
-        }
-        sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
-async fn horizon(
-    inner: &Inner,
-    target: &EventSourceIdentifier,
-) -> Result<(Option<i64>, Option<i64>)> {
-    let what = "reading the read horizon";
-    let rows = match target.category() {
-        None => read(inner, &inner.sql.events.horizon_log, &[], what).await?,
-        Some(category) => {
-            read(
-                inner,
-                &inner.sql.events.horizon_category,
-                &[&category.as_str()],
-                what,
-            )
-            .await?
-        }
-    };
-    let row = rows
-        .first()
-        .ok_or_else(|| Error::corrupt("the read horizon query returned no row"))?;
-    Ok((row.get(0), row.get(1)))
-}
-
-/// Runs a read on a pooled connection, holding it only for the query. A read
-/// that finds its connection broken (the server ended it since it was last
-/// used) is tried once more on another.
+/// Runs a read on the primary; see [`read_on`].
 pub(crate) async fn read(
     inner: &Inner,
     sql: &str,
     parameters: &[&(dyn ToSql + Sync)],
     what: &'static str,
 ) -> Result<Vec<Row>> {
-    tokio::time::timeout(
-        inner.settings.operation_timeout,
-        read_once(inner, sql, parameters, what),
-    )
-    .await
-    .map_err(|_| error::timed_out(what, WriteOutcome::NotWritten))?
+    read_on(inner, &mut Route::primary(), sql, parameters, what).await
+}
+
+/// Runs a read on a pooled connection of the route's server, holding it only
+/// for the query. A read that finds its connection broken (the server ended
+/// it since it was last used) is tried once more on another; a read a replica
+/// fails moves on as the route allows (to the primary, say). The whole read,
+/// moves included, is bounded by the operation timeout; a try that may still
+/// move on gets half of what is left.
+pub(crate) async fn read_on(
+    inner: &Inner,
+    route: &mut Route,
+    sql: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+    what: &'static str,
+) -> Result<Vec<Row>> {
+    let deadline = Instant::now() + inner.settings.operation_timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let budget = if route.on_replica() { left / 2 } else { left };
+        let reading = read_once(route.pool(inner), sql, parameters, what);
+        let result = tokio::time::timeout(budget, reading)
+            .await
+            .unwrap_or_else(|_| Err(error::timed_out(what, WriteOutcome::NotWritten)));
+        match result {
+            Err(error) if route.fall_back(inner, &error) => {
+                tracing::debug!(%error, "a read failed on a replica; reading elsewhere");
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn read_once(
-    inner: &Inner,
+    pool: &deadpool_postgres::Pool,
     sql: &str,
     parameters: &[&(dyn ToSql + Sync)],
     what: &'static str,
@@ -273,7 +275,7 @@ async fn read_once(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let client = inner.pool.get().await.map_err(error::pool)?;
+        let client = pool.get().await.map_err(error::pool)?;
         let result = match client.prepare_cached(sql).await {
             Ok(statement) => client.query(&statement, parameters).await,
             Err(e) => Err(e),

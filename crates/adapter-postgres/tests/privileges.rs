@@ -20,6 +20,7 @@ GRANT SELECT, INSERT ON {schema}.events TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_projections TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_fences TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.events_tracking TO {role};
 "#;
 
 async fn superuser() -> tokio_postgres::Client {

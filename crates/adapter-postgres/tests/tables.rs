@@ -11,7 +11,13 @@ fn database_url() -> String {
 
 #[tokio::test]
 async fn migrate_creates_the_tables_of_the_enabled_stores_only() {
-    let schema = format!("eventblocks_test_tables_{}", uuid::Uuid::new_v4().simple());
+    // Named like every test schema, after the process, so a test run clears
+    // it only once this process has gone.
+    let schema = format!(
+        "eventblocks_test_{}_tables_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let adapter = PostgresAdapter::builder()
         .url(database_url())
         .schema(&schema)

@@ -2,15 +2,18 @@
 //! work in the same run, reported as ratios.
 //!
 //! ```text
-//! cargo run -p eventblocks-bench --release -- --adapter memory|postgres [--quick] [--json] [--runs N]
+//! cargo run -p eventblocks-bench --release -- --adapter memory|postgres|sqlite [--quick] [--json] [--runs N]
+//! cargo run -p eventblocks-bench --release -- --replica [--quick] [--json] [--runs N]
 //! ```
 
 mod memory;
 mod postgres;
 mod projection;
+mod replica;
 mod report;
 mod rss;
 mod scenarios;
+mod sqlite;
 mod subject;
 
 use std::process::ExitCode;
@@ -27,10 +30,12 @@ struct Options {
     /// Run only the scenarios whose name contains this.
     only: Option<String>,
     footprint_child: Option<usize>,
+    /// A private primary and standby instead of an adapter (`replica.rs`).
+    replica: bool,
 }
 
 const USAGE: &str =
-    "usage: eventblocks-bench --adapter memory|postgres [--quick] [--json] [--runs N] [--only SCENARIO-SUBSTRING]";
+    "usage: eventblocks-bench --adapter memory|postgres|sqlite|--replica [--quick] [--json] [--runs N] [--only SCENARIO-SUBSTRING]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -40,6 +45,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         runs: 3,
         only: None,
         footprint_child: None,
+        replica: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
@@ -49,6 +55,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         match arg.as_str() {
             "--adapter" => options.adapter = value("--adapter")?,
             "--quick" => options.quick = true,
+            "--replica" => options.replica = true,
             "--json" => options.json = true,
             "--runs" => {
                 options.runs = value("--runs")?
@@ -64,9 +71,12 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         }
     }
     if options.footprint_child.is_none()
-        && !matches!(options.adapter.as_str(), "memory" | "postgres")
+        && !options.replica
+        && !matches!(options.adapter.as_str(), "memory" | "postgres" | "sqlite")
     {
-        return Err(format!("--adapter must be memory or postgres\n{USAGE}"));
+        return Err(format!(
+            "--adapter must be memory, postgres or sqlite\n{USAGE}"
+        ));
     }
     if options.runs == 0 {
         return Err(format!("--runs must be at least 1\n{USAGE}"));
@@ -121,16 +131,22 @@ async fn run(options: Options) -> BenchResult<()> {
     }
     let started = std::time::Instant::now();
     let rows = match options.adapter.as_str() {
+        _ if options.replica => replica::run(&options).await?,
         "memory" => memory::run(&options).await?,
+        "sqlite" => sqlite::run(&options).await?,
         _ => postgres::run(&options).await?,
     };
     if options.json {
         report::print_json(&rows);
     } else {
         report::print_table(&rows);
+        let subject = if options.replica {
+            "primary and standby"
+        } else {
+            options.adapter.as_str()
+        };
         println!(
-            "\n{} adapter, {} runs per figure, {:.0} s in total",
-            options.adapter,
+            "\n{subject} adapter, {} runs per figure, {:.0} s in total",
             options.runs,
             started.elapsed().as_secs_f64()
         );

@@ -68,10 +68,11 @@ impl Publish {
     /// Read the consumer's position with
     /// [`EventStore::tracked_position`](crate::EventStore::tracked_position).
     ///
-    /// An invalid consumer name fails the publish when awaited.
+    /// An invalid consumer name, or a position beyond `i64::MAX`, fails the
+    /// publish when awaited.
     pub fn tracking(self, consumer: impl AsRef<str>, position: u64) -> Self {
         let consumer = Name::new("consumer", consumer.as_ref().to_owned());
-        self.map_request(|request| Ok(request.with_tracking(consumer?, position)))
+        self.map_request(|request| request.with_tracking(consumer?, position))
     }
 
     /// Adds a condition of the whole publish, made of query conditions (a

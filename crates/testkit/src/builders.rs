@@ -23,6 +23,7 @@ pub fn event(name: &str) -> EventBuilder {
         metadata: None,
         id: None,
         occurred_at: None,
+        tags: Vec::new(),
     }
 }
 
@@ -42,6 +43,7 @@ pub struct EventBuilder {
     metadata: Option<Value>,
     id: Option<Uuid>,
     occurred_at: Option<DateTime<Utc>>,
+    tags: Vec<String>,
 }
 
 impl EventBuilder {
@@ -69,6 +71,20 @@ impl EventBuilder {
         self
     }
 
+    /// Adds tags (kept as a set: order and repeats do not matter).
+    ///
+    /// ```
+    /// use eventblocks_testkit::builders::event;
+    ///
+    /// let enrolled = event("student-enrolled").tags(["student:s1", "course:c1"]).build();
+    /// let tags: Vec<&str> = enrolled.tag_set().iter().map(|tag| tag.as_str()).collect();
+    /// assert_eq!(tags, ["course:c1", "student:s1"]);
+    /// ```
+    pub fn tags<S: Into<String>>(mut self, tags: impl IntoIterator<Item = S>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
     /// Builds the event.
     ///
     /// # Panics
@@ -83,9 +99,10 @@ impl EventBuilder {
     /// Builds the event, or says why it is invalid.
     ///
     /// # Errors
-    /// What [`NewEvent::new`] and [`NewEvent::with_metadata`] reject.
+    /// What [`NewEvent::new`], [`NewEvent::with_metadata`] and
+    /// [`NewEvent::tags`] reject.
     pub fn try_build(self) -> eventblocks_core::Result<NewEvent> {
-        let mut event = NewEvent::new(&self.name, &self.payload)?;
+        let mut event = NewEvent::new(&self.name, &self.payload)?.tags(&self.tags)?;
         if let Some(metadata) = &self.metadata {
             event = event.with_metadata(metadata)?;
         }

@@ -31,6 +31,9 @@ pub struct LoadConfig {
     pub readers_per_wave: usize,
     /// Attempts per operation before giving up on a conflict.
     pub max_attempts: u32,
+    /// Where every other reader reads (a store over a read replica, say);
+    /// `None`: every reader reads where the writers write.
+    pub other_readers: Option<EventStore>,
 }
 
 impl LoadConfig {
@@ -44,6 +47,7 @@ impl LoadConfig {
             max_batch: 5,
             readers_per_wave: 2,
             max_attempts: 100,
+            other_readers: None,
         }
     }
 
@@ -68,6 +72,24 @@ impl LoadConfig {
     pub fn with_readers(mut self, readers_per_wave: usize) -> Self {
         self.readers_per_wave = readers_per_wave;
         self
+    }
+
+    /// Lets every other reader (the second of each wave, the fourth, …) read
+    /// from `store`, a store over the same events (through a read replica,
+    /// say), while writers and the other readers use the store the run is
+    /// given.
+    #[must_use]
+    pub fn with_other_readers(mut self, store: EventStore) -> Self {
+        self.other_readers = Some(store);
+        self
+    }
+
+    /// The store reader `index` of a wave reads from.
+    fn reader_store<'a>(&'a self, index: usize, store: &'a EventStore) -> &'a EventStore {
+        match &self.other_readers {
+            Some(other) if index % 2 == 1 => other,
+            _ => store,
+        }
     }
 }
 
@@ -102,7 +124,7 @@ pub async fn run_load(
     let mut readers = Vec::new();
     for index in 0..config.readers_per_wave {
         readers.push(spawn_reader(
-            store,
+            config.reader_store(index, store),
             config,
             &history,
             format!("early-{index}"),
@@ -122,7 +144,7 @@ pub async fn run_load(
     tokio::time::sleep(Duration::from_millis(50)).await;
     for index in 0..config.readers_per_wave {
         readers.push(spawn_reader(
-            store,
+            config.reader_store(index, store),
             config,
             &history,
             format!("late-{index}"),

@@ -90,7 +90,7 @@ impl PostgresLeases {
         })?;
         let connection = connector
             .dedicated(
-                || {},
+                |_| {},
                 |e| error::database(e, "connecting for leases", WriteOutcome::NotWritten),
             )
             .await?;

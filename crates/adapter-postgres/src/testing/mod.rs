@@ -1,5 +1,6 @@
 //! Test tooling for PostgreSQL, behind the `testing` feature: a private server
-//! that can be crashed and restarted, a wire-protocol proxy that cuts or
+//! that can be crashed and restarted, hot standbys of it (synchronous or
+//! asynchronous, paused, cut off, promoted), a wire-protocol proxy that cuts or
 //! black-holes connections at chosen moments, and a report of what a test's
 //! sessions hold (for the testkit's cancellation harness).
 //!
@@ -13,8 +14,10 @@
 
 mod leftovers;
 mod proxy;
+mod replication;
 mod server;
 
 pub use leftovers::SessionLeftovers;
 pub use proxy::{CommitFault, FaultProxy};
+pub use replication::Replication;
 pub use server::PrivateServer;

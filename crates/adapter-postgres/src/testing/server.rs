@@ -14,14 +14,17 @@ use std::process::{Command, Output};
 /// A PostgreSQL server of the test's own; stopped and deleted on drop.
 #[derive(Debug)]
 pub struct PrivateServer {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
+    pub(super) bin: PathBuf,
+    pub(super) data: PathBuf,
+    pub(super) port: u16,
+    /// The server's `cluster_name`, which a standby also gives its primary as
+    /// its name (for `synchronous_standby_names`).
+    pub(super) name: String,
 }
 
 /// Where PostgreSQL's server programs are looked for, newest first, unless
 /// `EVENTBLOCKS_PG_BIN` names the folder.
-fn find_bin() -> io::Result<PathBuf> {
+pub(super) fn find_bin() -> io::Result<PathBuf> {
     if let Some(bin) = std::env::var_os("EVENTBLOCKS_PG_BIN") {
         return Ok(PathBuf::from(bin));
     }
@@ -46,7 +49,7 @@ fn is_root() -> bool {
 }
 
 /// Runs a PostgreSQL program, as `postgres` when we are root.
-fn run(program: &Path, args: &[&str]) -> io::Result<Output> {
+pub(super) fn run(program: &Path, args: &[&str]) -> io::Result<Output> {
     let output = if is_root() {
         Command::new("runuser")
             .args(["-u", "postgres", "--"])
@@ -70,7 +73,7 @@ fn run(program: &Path, args: &[&str]) -> io::Result<Output> {
 
 /// Makes `path` the `postgres` user's when we are root, so the server
 /// (which runs as that user) can use it.
-fn hand_to_postgres(path: &Path) -> io::Result<()> {
+pub(super) fn hand_to_postgres(path: &Path) -> io::Result<()> {
     if !is_root() {
         return Ok(());
     }
@@ -87,7 +90,7 @@ fn hand_to_postgres(path: &Path) -> io::Result<()> {
     )))
 }
 
-fn free_port() -> io::Result<u16> {
+pub(super) fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -101,8 +104,7 @@ impl PrivateServer {
     pub fn start() -> io::Result<Self> {
         let bin = find_bin()?;
         let port = free_port()?;
-        let data =
-            std::env::temp_dir().join(format!("eventblocks-pg-{}-{port}", std::process::id()));
+        let data = Self::data_folder(port);
         std::fs::create_dir_all(&data)?;
         hand_to_postgres(&data)?;
         let data_arg = data.to_string_lossy().into_owned();
@@ -118,9 +120,24 @@ impl PrivateServer {
                 "--no-sync",
             ],
         )?;
-        let server = Self { bin, data, port };
+        let server = Self::at(bin, data, port);
         server.restart()?;
         Ok(server)
+    }
+
+    /// A server whose data folder is `data`, to run on `port`.
+    pub(super) fn at(bin: PathBuf, data: PathBuf, port: u16) -> Self {
+        Self {
+            bin,
+            data,
+            port,
+            name: format!("eventblocks_{port}"),
+        }
+    }
+
+    /// A folder for a new server's data on `port`, not yet created.
+    pub(super) fn data_folder(port: u16) -> PathBuf {
+        std::env::temp_dir().join(format!("eventblocks-pg-{}-{port}", std::process::id()))
     }
 
     /// The server's address.
@@ -140,8 +157,8 @@ impl PrivateServer {
     pub fn restart(&self) -> io::Result<()> {
         let data = self.data.to_string_lossy().into_owned();
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data}",
-            self.port
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data} -c cluster_name={}",
+            self.port, self.name
         );
         let log = self.data.join("server.log").to_string_lossy().into_owned();
         run(

@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 /// A JSON document that every adapter stores and gives back as the same value.
 ///
 /// It holds the JSON text (cheap to clone: a reference count), so numbers keep
-/// every digit they were given.
+/// every digit they were given. The text is checked once, on its way in
+/// ([`Json::from_text`], [`Json::to_json`], deserialisation); what a backend
+/// gives back ([`Json::from_stored`]) is not parsed again until it is read.
 ///
 /// # What is accepted
 ///
@@ -75,7 +77,7 @@ use crate::error::{Error, Result};
 /// # Ok::<(), eventblocks_core::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Json(Arc<RawValue>);
+pub struct Json(Arc<str>);
 
 impl Json {
     /// Serialises `value` into a document.
@@ -86,7 +88,7 @@ impl Json {
     pub fn to_json<T: Serialize + ?Sized>(field: &'static str, value: &T) -> Result<Self> {
         let raw = serde_json::value::to_raw_value(value)
             .map_err(|error| Error::invalid(field, format!("cannot be serialised: {error}")))?;
-        Self::checked(field, raw)
+        Self::checked(field, &raw)
     }
 
     /// Parses and checks JSON text.
@@ -96,42 +98,40 @@ impl Json {
     pub fn from_text(field: &'static str, text: impl Into<String>) -> Result<Self> {
         let raw = RawValue::from_string(text.into())
             .map_err(|error| Error::invalid(field, format!("is not valid JSON: {error}")))?;
-        Self::checked(field, raw)
+        Self::checked(field, &raw)
     }
 
     /// Wraps JSON text that a storage backend returned, without the checks made on
-    /// input.
+    /// input and without parsing it: it was checked when it was stored, and
+    /// parsing every payload of a scan again would cost more than reading it.
+    /// Text that is not JSON (a damaged store) fails where it is read, in
+    /// [`Json::deserialize`] and the like.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] if `text` is not JSON.
+    /// [`Error::Corrupt`] if `text` is empty, which no JSON document is.
     pub fn from_stored(text: String) -> Result<Self> {
-        RawValue::from_string(text)
-            .map(|raw| Self(Arc::from(raw)))
-            .map_err(|error| Error::corrupt(format!("stored JSON does not parse: {error}")))
+        if text.trim().is_empty() {
+            return Err(Error::corrupt("stored JSON is empty"));
+        }
+        Ok(Self(Arc::from(text)))
     }
 
     /// The empty object `{}`, shared by every caller.
     pub fn empty_object() -> Self {
         static EMPTY: OnceLock<Json> = OnceLock::new();
-        EMPTY
-            .get_or_init(|| {
-                Self(Arc::from(
-                    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!()),
-                ))
-            })
-            .clone()
+        EMPTY.get_or_init(|| Self(Arc::from("{}"))).clone()
     }
 
-    fn checked(field: &'static str, raw: Box<RawValue>) -> Result<Self> {
+    fn checked(field: &'static str, raw: &RawValue) -> Result<Self> {
         match check::refusal(raw.get()) {
             Some(reason) => Err(Error::invalid(field, reason)),
-            None => Ok(Self(Arc::from(raw))),
+            None => Ok(Self(Arc::from(raw.get()))),
         }
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// Whether the document is a JSON object.
@@ -210,14 +210,17 @@ impl fmt::Display for Json {
 
 impl Serialize for Json {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        // Written out as the JSON it holds, not as a string of it.
+        RawValue::from_string(self.0.to_string())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
-        Json::checked("json", raw).map_err(de::Error::custom)
+        Json::checked("json", &raw).map_err(de::Error::custom)
     }
 }
 

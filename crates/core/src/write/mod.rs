@@ -73,8 +73,8 @@ pub struct Tracking {
 /// stream; each stream named once; at least one event per stream (an empty
 /// publish is an error, not a no-op); at most [`MAX_EVENTS_PER_SAVE`] events;
 /// event ids unique within the request and not nil; metadata an object;
-/// timestamps within the storable years; condition positions at most
-/// `i64::MAX`; a condition of the whole save names no stream. The store also
+/// timestamps within the storable years; condition and tracked positions at
+/// most `i64::MAX`; a condition of the whole save names no stream. The store also
 /// checks the request against the adapter's [`Limits`] and [`Capabilities`]
 /// ([`SaveRequest::check_limits`], [`SaveRequest::check_capabilities`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -137,10 +137,22 @@ impl SaveRequest {
     /// The same save, recording atomically with it that `consumer` processed
     /// everything upstream up to `position`. A later save tracking the same
     /// consumer at `position` or before writes nothing: a replay is recognised.
-    #[must_use]
-    pub fn with_tracking(mut self, consumer: Name, position: u64) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on `tracking.position` for a position beyond
+    /// `i64::MAX`, which no backend stores (as for condition positions).
+    pub fn with_tracking(mut self, consumer: Name, position: u64) -> Result<Self> {
+        if i64::try_from(position).is_err() {
+            return Err(Error::invalid(
+                "tracking.position",
+                format!(
+                    "position {position} is larger than the largest storable position {}",
+                    i64::MAX
+                ),
+            ));
+        }
         self.tracking = Some(Tracking { consumer, position });
-        self
+        Ok(self)
     }
 
     fn collect_checks(&mut self) {

@@ -385,7 +385,8 @@ mod tests {
         let consumer = Name::new("consumer", "emails").unwrap();
         let request = SaveRequest::single(stream("a"), [event("x")], NoCondition)
             .unwrap()
-            .with_tracking(consumer, 7);
+            .with_tracking(consumer.clone(), 7)
+            .unwrap();
         let states = [StreamState::new(None)];
         let facts = SaveFacts::new(&states, &[]);
         assert_eq!(
@@ -397,6 +398,10 @@ mod tests {
             SavePlan::Append(vec![0])
         );
         assert_eq!(request.plan(facts).unwrap(), SavePlan::Append(vec![0]));
+        let beyond = SaveRequest::single(stream("a"), [event("x")], NoCondition)
+            .unwrap()
+            .with_tracking(consumer, u64::MAX);
+        assert!(beyond.unwrap_err().is_invalid_input());
     }
 
     #[test]

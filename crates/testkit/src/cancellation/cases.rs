@@ -30,18 +30,18 @@ pub(super) async fn promptly<T>(what: &str, future: impl Future<Output = T>) -> 
         .unwrap_or_else(|_| panic!("{what} did not finish promptly after a dropped operation"))
 }
 
-fn stream(store: &EventStore, category: &str, name: &str) -> StreamHandle {
+pub(super) fn stream(store: &EventStore, category: &str, name: &str) -> StreamHandle {
     store
         .stream(category, name)
         .unwrap_or_else(|error| panic!("a valid stream: {error}"))
 }
 
-fn ids(events: &[StoredEvent]) -> Vec<Uuid> {
+pub(super) fn ids(events: &[StoredEvent]) -> Vec<Uuid> {
     events.iter().map(|event| event.id).collect()
 }
 
 /// The events of `handle`'s stream as the observer (other sessions) sees them.
-async fn observed(fixture: &EventStoreFixture, handle: &StreamHandle) -> Vec<Uuid> {
+pub(super) async fn observed(fixture: &EventStoreFixture, handle: &StreamHandle) -> Vec<Uuid> {
     let events = promptly(
         "reading through another session",
         fixture
@@ -57,7 +57,7 @@ async fn observed(fixture: &EventStoreFixture, handle: &StreamHandle) -> Vec<Uui
 /// One round of the publish rules: `publish` ran under some way of dropping
 /// it; the store must hold nothing, the retry must store the batch once, and
 /// other sessions must see it. Returns whether the dropped publish completed.
-async fn check_publish(
+pub(super) async fn check_publish(
     fixture: &EventStoreFixture,
     handle: &StreamHandle,
     batch: &[NewEvent],
@@ -91,7 +91,7 @@ async fn check_publish(
 
 /// The condition a batch is published under: the stream's last position as
 /// the harness knows it.
-fn after(expected: &[Uuid]) -> WriteCondition {
+pub(super) fn after(expected: &[Uuid]) -> WriteCondition {
     WriteCondition::PositionIs(expected.len().checked_sub(1).map(|last| last as u64))
 }
 

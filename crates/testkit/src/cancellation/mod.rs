@@ -3,7 +3,8 @@
 //! the backend as the design's "Cancellation" rules say:
 //!
 //! Operations: publish, category publish, scans of every target, `latest`,
-//! subscriptions; checkpoint advances, lease acquisition and release,
+//! subscriptions; with consistency boundaries, query reads and
+//! query-conditioned, log and tracked publishes; checkpoint advances, lease acquisition and release,
 //! projection saves and searches, and runner steps.
 //!
 //! - nothing stranded on the server or in a pool (no connection idle inside a
@@ -20,7 +21,8 @@
 //!
 //! Run every case with [`cancellation_suite!`](crate::cancellation_suite) and
 //! a factory of [`CancellationFixture`]s, or only the event store's cases
-//! (publishes, category publishes, reads, subscriptions) with
+//! (publishes, category publishes, reads, subscriptions, and the boundary
+//! cases on adapters that offer them) with
 //! [`event_store_cancellation_suite!`](crate::event_store_cancellation_suite)
 //! and a factory of [`EventStoreFixture`]s, for an adapter that stores events
 //! and nothing else:
@@ -30,6 +32,7 @@
 //! eventblocks_testkit::event_store_cancellation_suite!(|| async { my_event_store_fixture().await });
 //! ```
 
+mod boundaries;
 mod cases;
 mod consumers;
 mod poll;
@@ -43,6 +46,7 @@ use eventblocks_projection::ProjectionStore;
 
 use crate::projection::runner::RunnerFixture;
 
+pub use boundaries::*;
 pub use cases::*;
 pub use consumers::*;
 pub use poll::{drop_after_polls, Ending};
@@ -168,6 +172,10 @@ macro_rules! __with_event_store_cancellation_cases {
             a_dropped_category_publish_is_all_or_nothing,
             dropped_reads_leave_nothing_held,
             a_dropped_subscription_leaves_nothing_held,
+            dropped_query_reads_leave_nothing_held,
+            a_dropped_boundary_publish_is_stored_once_by_its_retry,
+            a_dropped_log_publish_is_all_or_nothing,
+            a_dropped_tracked_publish_is_recorded_once,
         }
     };
 }

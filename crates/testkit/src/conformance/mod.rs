@@ -16,6 +16,7 @@
 //! panics with a message saying what differed.
 
 mod bad_input;
+mod boundaries;
 mod concurrency;
 mod conditions;
 mod decisions;
@@ -37,6 +38,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 pub use bad_input::*;
+pub use boundaries::*;
 pub use concurrency::*;
 pub use conditions::*;
 pub use decisions::*;
@@ -115,6 +117,32 @@ macro_rules! __with_event_store_cases {
             a_live_subscription_receives_a_new_event_promptly,
             catch_up_then_live_never_skips_or_repeats,
             a_subscription_resumes_after_a_checkpoint,
+            tags_come_back_as_a_sorted_set,
+            invalid_tags_are_refused_before_anything_is_written,
+            tags_count_in_retry_equality,
+            query_reads_match_by_the_dcb_rule,
+            query_reads_page_lazily_in_log_order,
+            a_query_read_after_a_head_returns_only_what_is_new,
+            a_category_query_keeps_to_its_category,
+            heads_round_trip_as_text_and_json,
+            a_head_from_another_store_or_malformed_is_refused,
+            a_query_read_and_its_head_are_one_snapshot,
+            a_query_read_starts_from_the_latest_event_of_a_name,
+            none_match_after_holds_until_a_matching_event_follows_the_head,
+            none_match_guards_uniqueness_and_is_reported_distinctly,
+            query_conditions_compose_with_stream_conditions,
+            stream_is_not_empty_and_last_event_is_check_the_stream,
+            reads_and_conditions_share_the_matching_rule,
+            a_log_publish_is_atomic_across_categories,
+            a_tracked_publish_records_its_position_and_writes_a_replay_once,
+            retries_of_boundary_publishes_return_the_stored_events,
+            oversized_queries_and_tags_are_refused_before_the_adapter_sees_them,
+            a_subscription_after_a_head_starts_right_after_it,
+            racers_on_one_boundary_win_one_at_a_time,
+            racers_on_disjoint_boundaries_never_conflict,
+            check_then_insert_racers_have_one_winner,
+            decisions_count_every_event_before_them,
+            random_boundary_operations_match_a_reference_model,
         }
     };
 }

@@ -286,19 +286,32 @@ async fn apply(store: &EventStore, model: &mut Model, operation: &Operation) {
     }
 }
 
-/// Generates every sequence up front: the runner is not `Send`, so it must not
-/// live across an `.await`.
-fn operation_sequences(count: u32) -> Vec<Vec<Operation>> {
+/// Generates `count` values of `strategy` up front: the runner is not
+/// `Send`, so it must not live across an `.await`.
+pub(crate) fn generate<S: Strategy>(strategy: S, count: u32) -> Vec<S::Value> {
     let mut runner = TestRunner::new(Config::with_cases(count));
-    let strategy = prop::collection::vec(operation(), 1..24);
     (0..count)
         .map(|_| {
             strategy
                 .new_tree(&mut runner)
-                .expect("operations can be generated")
+                .expect("values can be generated")
                 .current()
         })
         .collect()
+}
+
+/// Runs one step of a model test; if it panics, says which operation of
+/// which sequence disagreed with the model, then fails the case.
+pub(crate) async fn step<O: std::fmt::Debug>(
+    step: impl std::future::Future<Output = ()>,
+    index: usize,
+    operations: &[O],
+) {
+    let step = std::panic::AssertUnwindSafe(step);
+    if let Err(panic) = futures::FutureExt::catch_unwind(step).await {
+        eprintln!("operation {index} of {operations:#?} disagreed with the model");
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Random sequences of publishes (with random conditions, to one or several
@@ -306,13 +319,10 @@ fn operation_sequences(count: u32) -> Vec<Vec<Operation>> {
 /// number of sequences comes from [`model_cases`].
 pub async fn random_operations_match_a_reference_model(store: EventStore) {
     let mut model = Model::default();
-    for operations in operation_sequences(model_cases()) {
+    let sequences = prop::collection::vec(operation(), 1..24);
+    for operations in generate(sequences, model_cases()) {
         for (index, operation) in operations.iter().enumerate() {
-            let step = std::panic::AssertUnwindSafe(apply(&store, &mut model, operation));
-            if let Err(panic) = futures::FutureExt::catch_unwind(step).await {
-                eprintln!("operation {index} of {operations:#?} disagreed with the model");
-                std::panic::resume_unwind(panic);
-            }
+            step(apply(&store, &mut model, operation), index, &operations).await;
         }
     }
 }
