@@ -6,9 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventblocks_core::{
-    partition_checkpoint, partition_of, Error, Name, Result, ScanQuery, WriteOutcome,
-};
+use eventblocks_core::{partition_checkpoint, partition_of, Error, Name, Result, WriteOutcome};
 use futures::TryStreamExt;
 
 use super::partitions::{agree, count_of};
@@ -458,11 +456,11 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             // Beyond any number a store hands out.
             return Ok(false);
         }
-        let visible = ScanQuery::new()
-            .after(sequence_number.saturating_sub(1))
-            .limit(1);
-        let mut log = self.events.log().scan(visible);
-        if log.try_next().await?.is_none() {
+        // Visible once the log's last visible event is at or past it. (Not a
+        // scan after it: a store may refuse to resume after a number it never
+        // handed out, as after losing events in a failover.)
+        let newest = self.events.log().latest().await?;
+        if newest.is_none_or(|event| event.sequence_number < sequence_number) {
             return Ok(false);
         }
         let least = applied.iter().copied().min().unwrap_or(0);
