@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     /// What this store's heads carry: a hash of its schema and table, so a
     /// head read from another event table is refused.
     pub(crate) store_id: u64,
+    /// When a read last warned of a stalled read horizon.
+    pub(crate) stall_warned: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 /// The builder's settings the adapter keeps.
@@ -102,6 +104,7 @@ impl PostgresAdapter {
                 settings,
                 notifications,
                 store_id,
+                stall_warned: parking_lot::Mutex::new(None),
             }),
             reads: Reads {
                 preference,
@@ -182,7 +185,7 @@ impl PostgresAdapter {
     /// Connection failures, or a database user without the rights to create
     /// the schema.
     pub async fn migrate(&self) -> Result<usize> {
-        let mut client = self.inner.pool.get().await.map_err(error::pool)?;
+        let mut client = error::pooled(&self.inner.pool).await?;
         schema::migrate(&mut client, &self.inner).await
     }
 

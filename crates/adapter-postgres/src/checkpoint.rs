@@ -67,7 +67,7 @@ impl fmt::Debug for PostgresCheckpointStore {
 #[async_trait]
 impl CheckpointStore for PostgresCheckpointStore {
     async fn load(&self, consumer: &Name) -> Result<Option<u64>> {
-        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+        let client = error::pooled(&self.adapter.inner.pool).await?;
         let row = client
             .query_opt(&self.sql().checkpoints.load, &[&consumer.as_str()])
             .await
@@ -87,7 +87,7 @@ impl CheckpointStore for PostgresCheckpointStore {
         let sequence_number = position(sequence_number)?;
         let fenced = FenceParameters::new(fence)?;
         let [fence_consumer, partition, token] = fenced.parameters();
-        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+        let client = error::pooled(&self.adapter.inner.pool).await?;
         let row = client
             .query_one(
                 &self.sql().checkpoints.advance,

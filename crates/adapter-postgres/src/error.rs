@@ -124,7 +124,20 @@ fn describe(error: &tokio_postgres::Error) -> String {
 }
 
 /// Maps a failure to get a connection from the pool; nothing was written.
-pub(crate) fn pool(error: PoolError) -> Error {
+/// A connection from `pool`, the wait recorded in the pool-wait metric.
+///
+/// # Errors
+/// The pool's failure, as [`pool`] maps it.
+pub(crate) async fn pooled(
+    connections: &deadpool_postgres::Pool,
+) -> Result<deadpool_postgres::Object, Error> {
+    let started = std::time::Instant::now();
+    let client = connections.get().await;
+    eventblocks_core::metrics::record_pool_wait(started.elapsed());
+    client.map_err(pool)
+}
+
+fn pool(error: PoolError) -> Error {
     match error {
         PoolError::Timeout(kind) => Error::Timeout {
             outcome: WriteOutcome::NotWritten,

@@ -90,7 +90,7 @@ impl PostgresCheckpointStore {
         let sequence = position(sequence_number)?;
         FenceParameters::new(fence.as_ref())?;
         let failed = |what| move |e| error::database(e, what, WriteOutcome::NotWritten);
-        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+        let client = error::pooled(&self.adapter.inner.pool).await?;
         // Autocommit: dropped here, the connection is in no transaction.
         client
             .execute(&self.sql().checkpoints.claim, &[&consumer.as_str()])

@@ -11,6 +11,7 @@ mod error;
 mod exactly_once;
 #[cfg(any(feature = "projections", feature = "checkpoints"))]
 mod fence;
+mod horizon;
 #[cfg(feature = "checkpoints")]
 mod lease;
 mod names;
@@ -36,6 +37,7 @@ pub use config::{PostgresAdapterBuilder, DEFAULT_SCHEMA, DEFAULT_TABLE};
 pub use connect::Tls;
 #[cfg(feature = "checkpoints")]
 pub use exactly_once::ExactlyOnce;
+pub use horizon::{HorizonBlocker, ReadHorizon};
 #[cfg(feature = "checkpoints")]
 pub use lease::PostgresLeases;
 #[cfg(feature = "projections")]

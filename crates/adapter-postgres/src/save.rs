@@ -115,7 +115,7 @@ async fn in_one_statement(
     request: &SaveRequest,
     expected: &Expected,
 ) -> Result<Outcome> {
-    let client = inner.pool.get().await.map_err(error::pool)?;
+    let client = error::pooled(&inner.pool).await?;
     let arguments = Arguments::new(request, keys(inner, request), expected);
     let statement = client
         .prepare_cached(&inner.sql.events.save)
@@ -184,7 +184,7 @@ fn position(value: Option<i64>) -> Result<Option<u64>> {
 /// all of it.
 async fn in_transaction(inner: &Inner, request: &SaveRequest) -> Result<Option<Vec<StoredEvent>>> {
     let not_written = |what| move |e| error::database(e, what, WriteOutcome::NotWritten);
-    let session = Session::new(inner.pool.get().await.map_err(error::pool)?);
+    let session = Session::new(error::pooled(&inner.pool).await?);
     let client = session.client();
     let save = client
         .prepare_cached(&inner.sql.events.save)

@@ -29,6 +29,7 @@ pub(crate) struct EventStatements {
     pub(crate) select_by_ids: String,
     pub(crate) horizon_log: String,
     pub(crate) horizon_category: String,
+    pub(crate) horizon_blocker: String,
     pub(crate) notify: String,
     pub(crate) find_matches: String,
     pub(crate) tracked: String,
@@ -119,6 +120,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
     (
         "events/horizon_category.sql",
         include_str!("../sql/events/horizon_category.sql"),
+    ),
+    (
+        "events/horizon_blocker.sql",
+        include_str!("../sql/events/horizon_blocker.sql"),
     ),
     (
         "events/notify.sql",
@@ -227,6 +232,7 @@ impl Statements {
                 select_by_ids: sql("events/select_by_ids.sql"),
                 horizon_log: sql("events/horizon_log.sql"),
                 horizon_category: sql("events/horizon_category.sql"),
+                horizon_blocker: sql("events/horizon_blocker.sql"),
                 notify: sql("events/notify.sql"),
                 find_matches: sql("events/find_matches.sql"),
                 tracked: sql("events/tracked.sql"),

@@ -14,6 +14,7 @@ mod identifier;
 mod json;
 mod lease;
 mod limits;
+pub mod metrics;
 mod name_filter;
 mod publish;
 mod query;

@@ -14,6 +14,7 @@ use crate::condition::WriteCondition;
 use crate::error::Result;
 use crate::event::StoredEvent;
 use crate::identifier::Name;
+use crate::metrics::{self, SaveOutcome};
 use crate::write::SaveRequest;
 
 /// A publish being built; `.await` it to carry it out. Returned by the
@@ -95,7 +96,7 @@ impl Future for Publish {
                 unreachable!()
             };
             let adapter = Arc::clone(&this.adapter);
-            this.state = State::Saving(Box::pin(async move { save(&adapter, request?).await }));
+            this.state = State::Saving(Box::pin(async move { save(&adapter, request).await }));
         }
         match &mut this.state {
             State::Saving(saving) => {
@@ -119,8 +120,23 @@ impl fmt::Debug for Publish {
 }
 
 /// Checks a save against what the adapter accepts and offers, then has the
-/// adapter carry it out.
-async fn save(adapter: &Arc<dyn StorageAdapter>, request: SaveRequest) -> Result<Vec<StoredEvent>> {
+/// adapter carry it out, recording the outcome in the metrics.
+async fn save(
+    adapter: &Arc<dyn StorageAdapter>,
+    request: Result<SaveRequest>,
+) -> Result<Vec<StoredEvent>> {
+    let started = std::time::Instant::now();
+    let result = checked_save(adapter, request).await;
+    let stored = result.as_ref().map_or(0, Vec::len);
+    metrics::record_save(SaveOutcome::of(&result), stored, started.elapsed());
+    result
+}
+
+async fn checked_save(
+    adapter: &Arc<dyn StorageAdapter>,
+    request: Result<SaveRequest>,
+) -> Result<Vec<StoredEvent>> {
+    let request = request?;
     request.check_limits(&adapter.limits())?;
     request.check_capabilities(&adapter.capabilities(), adapter.store_id())?;
     let span = tracing::debug_span!(

@@ -204,6 +204,18 @@ pub(crate) async fn read(
     adapter: &Arc<dyn StorageAdapter>,
     target: EventSourceIdentifier,
     query: Query,
+    options: QueryOptions,
+) -> Result<QueryRead> {
+    let mut read = uncounted_read(adapter, target, query, options).await?;
+    let rows = ::metrics::counter!(crate::metrics::SCAN_ROWS, "source" => "query");
+    read.events = Box::pin(read.events.inspect_ok(move |_| rows.increment(1)));
+    Ok(read)
+}
+
+async fn uncounted_read(
+    adapter: &Arc<dyn StorageAdapter>,
+    target: EventSourceIdentifier,
+    query: Query,
     mut options: QueryOptions,
 ) -> Result<QueryRead> {
     let latest = options

@@ -12,6 +12,7 @@ use crate::event::{NewEvent, StoredEvent};
 use crate::identifier::{
     CategoryIdentifier, EventSourceIdentifier, LogIdentifier, Name, StreamIdentifier,
 };
+use crate::metrics;
 use crate::publish::Publish;
 use crate::query::Query;
 use crate::query_read::{self, QueryOptions, QueryRead};
@@ -146,6 +147,16 @@ impl EventStore {
 }
 
 fn scan(
+    adapter: &Arc<dyn StorageAdapter>,
+    target: EventSourceIdentifier,
+    query: ScanQuery,
+) -> EventStream {
+    let rows = ::metrics::counter!(metrics::SCAN_ROWS, "source" => metrics::scan_source(&target));
+    let events = uncounted_scan(adapter, target, query);
+    Box::pin(events.inspect_ok(move |_| rows.increment(1)))
+}
+
+fn uncounted_scan(
     adapter: &Arc<dyn StorageAdapter>,
     target: EventSourceIdentifier,
     query: ScanQuery,

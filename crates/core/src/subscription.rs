@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::event::StoredEvent;
 use crate::head::Head;
 use crate::identifier::EventSourceIdentifier;
+use crate::metrics;
 use crate::scan::{ScanQuery, ScanRequest};
 
 /// Signals that new events may have been committed. Each item is a hint only;
@@ -205,6 +206,7 @@ pub(crate) fn subscribe(
     // missed.
     let wake_ups = adapter.wake_ups();
     let follower = Follower {
+        lag: Lag::new(&target),
         adapter,
         target,
         checkpoint: start,
@@ -232,6 +234,38 @@ struct Follower {
     wake_ups: Option<WakeUps>,
     reported_caught_up: bool,
     failed: bool,
+    lag: Lag,
+}
+
+/// The subscription's lag gauges and its count of rows read.
+struct Lag {
+    events: ::metrics::Gauge,
+    seconds: ::metrics::Gauge,
+    rows: ::metrics::Counter,
+}
+
+impl Lag {
+    fn new(target: &EventSourceIdentifier) -> Self {
+        let source = metrics::subscription_source(target);
+        Self {
+            events: ::metrics::gauge!(metrics::SUBSCRIPTION_LAG_EVENTS, "source" => source.clone()),
+            seconds: ::metrics::gauge!(metrics::SUBSCRIPTION_LAG_SECONDS, "source" => source),
+            rows: ::metrics::counter!(metrics::SCAN_ROWS, "source" => metrics::scan_source(target)),
+        }
+    }
+
+    /// Nothing waiting: the subscription has handed over everything visible.
+    fn caught_up(&self) {
+        self.events.set(0.0);
+        self.seconds.set(0.0);
+    }
+
+    /// An event handed over, with `waiting` more read and not yet handed over.
+    fn delivered(&self, event: &StoredEvent, waiting: usize) {
+        self.events.set(waiting as f64);
+        let age = chrono::Utc::now() - event.observed_at;
+        self.seconds.set(age.as_seconds_f64().max(0.0));
+    }
 }
 
 impl Follower {
@@ -241,6 +275,7 @@ impl Follower {
         }
         loop {
             if let Some(event) = self.buffered.pop_front() {
+                self.lag.delivered(&event, self.buffered.len());
                 self.checkpoint = Some(event.sequence_number);
                 return Some(Ok(SubscriptionMessage::Event(event)));
             }
@@ -254,6 +289,7 @@ impl Follower {
             }
             if !self.reported_caught_up {
                 self.reported_caught_up = true;
+                self.lag.caught_up();
                 return Some(Ok(SubscriptionMessage::CaughtUp {
                     checkpoint: self.checkpoint,
                 }));
@@ -272,6 +308,7 @@ impl Follower {
         if page.is_empty() {
             return Ok(false);
         }
+        self.lag.rows.increment(page.len() as u64);
         self.reported_caught_up = false;
         self.buffered.extend(page);
         Ok(true)

@@ -137,7 +137,7 @@ impl PostgresLeases {
     /// its check; the leases' own session stays free meanwhile.
     async fn raise(&self, consumer: &Name, partition: u32) -> Result<u64> {
         let inner = &self.adapter().inner;
-        let client = inner.pool.get().await.map_err(error::pool)?;
+        let client = error::pooled(&inner.pool).await?;
         let raised = |e| error::database(e, "raising a fencing token", WriteOutcome::NotWritten);
         let row = client
             .query_one(

@@ -69,7 +69,7 @@ async fn query_until(
     parameters: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>> {
     let failed = |e| failure(e, "querying projections");
-    let client = inner.pool.get().await.map_err(error::pool)?;
+    let client = error::pooled(&inner.pool).await?;
     let statement = client
         .prepare_cached(text)
         .await

@@ -89,7 +89,7 @@ impl PostgresProjectionStore {
     /// # Errors
     /// Backend failures.
     pub async fn create_state_index(&self) -> Result<()> {
-        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+        let client = error::pooled(&self.adapter.inner.pool).await?;
         client
             .batch_execute(&self.sql().projections.state_index)
             .await

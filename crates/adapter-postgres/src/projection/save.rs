@@ -70,7 +70,7 @@ impl PostgresProjectionStore {
     ) -> Result<()> {
         let saved = ProjectionParameters::new(projection)?;
         let fenced = FenceParameters::new(fence)?;
-        let client = self.adapter.inner.pool.get().await.map_err(error::pool)?;
+        let client = error::pooled(&self.adapter.inner.pool).await?;
         let statement = client
             .prepare_cached(&self.sql().projections.save)
             .await

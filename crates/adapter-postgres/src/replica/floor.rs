@@ -16,7 +16,7 @@ use tokio::time::{sleep, Instant};
 
 use super::Route;
 use crate::adapter::Inner;
-use crate::scan;
+use crate::{horizon, scan};
 
 /// The longest pause between two looks at a server that is not there yet.
 const MAX_PAUSE: Duration = Duration::from_millis(25);
@@ -61,6 +61,7 @@ pub(crate) async fn settle(inner: &Inner, route: &mut Route, wanted: Wanted<'_>)
         .unwrap_or_else(|| LogIdentifier.into());
     let mut deadlines = Deadlines::new(inner, route);
     let mut pause = Duration::from_millis(1);
+    let (started, mut slept) = (Instant::now(), false);
     loop {
         let horizon = look(inner, route, &target).await?;
         if let Some(after) = wanted.resuming_after {
@@ -90,11 +91,10 @@ pub(crate) async fn settle(inner: &Inner, route: &mut Route, wanted: Wanted<'_>)
             || now >= deadlines.settled;
         if floor_met && settled {
             if horizon.committed != horizon.settled {
-                tracing::debug!(
-                    committed = ?horizon.committed,
-                    settled = ?horizon.settled,
-                    "a running transaction holds the read horizon back; scanning what is settled"
-                );
+                let waited = now.saturating_duration_since(started);
+                horizon::stalled(inner, waited, horizon.committed, horizon.settled).await;
+            } else if slept {
+                eventblocks_core::metrics::record_horizon_stall(now - started);
             }
             return Ok(());
         }
@@ -104,7 +104,7 @@ pub(crate) async fn settle(inner: &Inner, route: &mut Route, wanted: Wanted<'_>)
             deadlines.floor
         };
         sleep(pause.min(until.saturating_duration_since(now))).await;
-        pause = (pause * 2).min(MAX_PAUSE);
+        (pause, slept) = ((pause * 2).min(MAX_PAUSE), true);
     }
 }
 

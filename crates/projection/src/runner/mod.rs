@@ -397,11 +397,14 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
                 Err(error) => {
                     failures += 1;
                     let ErrorPolicy::Retry { attempts, backoff } = self.on_error else {
+                        self.count("failed");
                         return Err(error);
                     };
                     if failures > attempts {
+                        self.count("failed");
                         return Err(error);
                     }
+                    self.count("retried");
                     warn!(projector = self.projector.name(), %error, failures, "retrying an event");
                     tokio::time::sleep(backoff).await;
                 }
@@ -426,6 +429,7 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
         let applied = projection.metadata.last_sequence_number();
         if applied.is_some_and(|applied| applied >= event.sequence_number) {
             debug!(sequence_number = event.sequence_number, "already applied");
+            self.count("skipped");
             return Ok(());
         }
         self.projector.apply_event(&mut projection, event)?;
@@ -433,7 +437,17 @@ impl<P: Projector + 'static> ProjectionRunner<P> {
             Some(fence) => self.projections.save_fenced(&projection, fence).await?,
             None => self.projections.save(&projection).await?,
         }
+        self.count("applied");
         Ok(())
+    }
+
+    /// Counts one event's outcome in `eventblocks_runner_events_total`.
+    fn count(&self, outcome: &'static str) {
+        let consumer = self
+            .consumer
+            .as_ref()
+            .map_or(self.projector.name(), Name::as_str);
+        eventblocks_core::metrics::record_runner_event(consumer, outcome);
     }
 
     /// Rebuilds every projection from scratch: folds the whole source again,
