@@ -181,7 +181,7 @@ pub(crate) async fn stalled(
     tracing::warn!(
         ?committed,
         ?settled,
-        waited_ms = waited.as_millis() as u64,
+        waited_seconds = waited.as_secs_f64(),
         "readers of the log are held back by a running transaction: {blocking}"
     );
 }

@@ -275,7 +275,7 @@ async fn read_once(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let client = error::pooled(&pool).await?;
+        let client = error::pooled(pool).await?;
         let result = match client.prepare_cached(sql).await {
             Ok(statement) => client.query(&statement, parameters).await,
             Err(e) => Err(e),
