@@ -20,6 +20,39 @@ struct OnlySaveAndScan(MemoryAdapter);
 
 #[async_trait]
 impl StorageAdapter for OnlySaveAndScan {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.0.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.0.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.0.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.0.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.0.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.0.save(request).await
     }
@@ -35,6 +68,39 @@ struct SilentWakeUps(MemoryAdapter);
 
 #[async_trait]
 impl StorageAdapter for SilentWakeUps {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.0.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.0.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.0.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.0.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.0.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.0.save(request).await
     }
@@ -54,6 +120,39 @@ struct Forwarding(MemoryAdapter);
 
 #[async_trait]
 impl StorageAdapter for Forwarding {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.0.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.0.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.0.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.0.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.0.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.0.save(request).await
     }

@@ -514,3 +514,42 @@ async fn a_schema_that_was_never_migrated_asks_for_migrate() {
         common::drop_schema(schema);
     }
 }
+
+/// A schema migrated before the catalogue existed gets it filled from the
+/// events already stored, and saves keep it from then on.
+#[tokio::test]
+async fn the_catalogue_migration_fills_it_from_stored_events() {
+    let test = common::adapter().await;
+    let store = EventStore::new(test.adapter.clone());
+    let stream = store.stream("backfill", "b-1").unwrap();
+    stream
+        .publish(
+            [event("first"), event("second")],
+            WriteCondition::NoCondition,
+        )
+        .await
+        .unwrap();
+    let client = test.adapter.pool().get().await.unwrap();
+    let schema = &test.schema;
+    client
+        .batch_execute(&format!(
+            "DROP TABLE \"{schema}\".events_streams;
+             DROP TABLE \"{schema}\".events_event_names CASCADE;
+             DROP FUNCTION \"{schema}\".events_catalogue_saved() CASCADE;
+             DELETE FROM \"{schema}\".events_migrations WHERE version = 9;"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(test.adapter.migrate().await.unwrap(), 1);
+    let catalogue = store.catalogue();
+    let summary = catalogue.stream("backfill", "b-1").await.unwrap().unwrap();
+    assert_eq!((summary.length, summary.last_position), (2, 1));
+    stream
+        .publish([event("third")], WriteCondition::NoCondition)
+        .await
+        .unwrap();
+    let summary = catalogue.stream("backfill", "b-1").await.unwrap().unwrap();
+    assert_eq!(summary.length, 3);
+    let names = catalogue.event_names(Default::default()).await.unwrap();
+    assert_eq!(names.items, ["first", "second", "third"]);
+}
