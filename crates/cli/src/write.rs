@@ -179,6 +179,7 @@ fn spool_stdin() -> Result<std::fs::File, Failure> {
     let mut file = tempfile::tempfile().map_err(failed)?;
     std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(failed)?;
     file.flush().map_err(failed)?;
+    file.rewind().map_err(failed)?;
     Ok(file)
 }
 
