@@ -1,5 +1,5 @@
 //! The kit fails a wrapper adapter that loses the inner adapter's wake-ups:
-//! one that forwards only `save` and `scan` (so `wake_ups` falls back to the
+//! one that forwards only the required methods (so `wake_ups` falls back to the
 //! default, `None`), and one whose wake-ups never fire. A wrapper that
 //! forwards them passes.
 
@@ -13,7 +13,7 @@ use eventblocks_memory::MemoryAdapter;
 use eventblocks_testkit::conformance::a_live_subscription_receives_a_new_event_promptly as live_case;
 use futures::{FutureExt, StreamExt};
 
-/// Wraps the memory adapter (for metrics, say), forwarding only the two
+/// Wraps the memory adapter (for metrics, say), forwarding only the
 /// required methods: the mistake the case is there to catch.
 #[derive(Debug, Default)]
 struct OnlySaveAndScan(MemoryAdapter);
