@@ -123,7 +123,7 @@ impl Names {
             ("{streams}", self.qualified("_streams")),
             ("{streams_key}", self.local("_streams_pkey")),
             ("{event_names}", self.qualified("_event_names")),
-            ("{event_names_key}", self.local("_event_names_pkey")),
+            ("{event_names_index}", self.local("_event_names_idx")),
             ("{catalogue_saved}", self.qualified("_catalogue_saved")),
             ("{catalogue_trigger}", self.local("_catalogue")),
             ("{projections}", self.qualified("_projections")),

@@ -553,3 +553,43 @@ async fn the_catalogue_migration_fills_it_from_stored_events() {
     let names = catalogue.event_names(Default::default()).await.unwrap();
     assert_eq!(names.items, ["first", "second", "third"]);
 }
+
+/// A transaction still open that was the first to use an event name does not
+/// hold back other saves using the name (the catalogue's names have no
+/// unique key to wait on), and the name is listed once both commit.
+#[tokio::test]
+async fn a_new_event_name_in_an_open_transaction_does_not_block_other_saves() {
+    let test = common::adapter().await;
+    let schema = test.schema.clone();
+    let store = EventStore::new(test.adapter.clone());
+    let open = connect().await;
+    open.batch_execute(&format!(
+        "BEGIN;
+         INSERT INTO \"{schema}\".events
+             (sequence_number, id, category, stream, position, name, payload, metadata,
+              occurred_at, observed_at)
+         VALUES (\"{schema}\".events_allocate(1), gen_random_uuid(), 'names', 'open', 0,
+                 'brand-new', '{{}}', '{{}}', now(), now());"
+    ))
+    .await
+    .unwrap();
+    let stream = store.stream("names", "other").unwrap();
+    let saving = stream.publish([event("brand-new")], WriteCondition::NoCondition);
+    tokio::time::timeout(Duration::from_secs(5), saving)
+        .await
+        .expect("the save does not wait for the open transaction")
+        .unwrap();
+    open.batch_execute("COMMIT").await.unwrap();
+    let names = store
+        .catalogue()
+        .event_names(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(names.items, ["brand-new"]);
+    let streams = store
+        .catalogue()
+        .streams("names", Default::default())
+        .await
+        .unwrap();
+    assert_eq!(streams.items.len(), 2);
+}

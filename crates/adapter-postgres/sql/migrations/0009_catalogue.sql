@@ -10,8 +10,14 @@
 -- maintains them, whichever save function (of whichever build) made it. It
 -- touches one row per stream of the save, which the save's own stream lock
 -- already serialises: saves to different streams never wait on each other
--- here. A new event name is inserted once; an existing one costs an index
--- probe and writes nothing.
+-- here.
+--
+-- Event names have no unique key on purpose: with one, a save using a new
+-- name would wait for every transaction still open that used it first
+-- (a unique check waits for an uncommitted duplicate). A name is inserted
+-- when no committed row has it; two saves using it first at the same moment
+-- may both insert it, and listings skip duplicates. An existing name costs
+-- an index probe and writes nothing.
 CREATE TABLE IF NOT EXISTS {streams} (
     category      text COLLATE "C" NOT NULL,
     stream        text COLLATE "C" NOT NULL,
@@ -20,9 +26,10 @@ CREATE TABLE IF NOT EXISTS {streams} (
 );
 
 CREATE TABLE IF NOT EXISTS {event_names} (
-    name text COLLATE "C" NOT NULL,
-    CONSTRAINT {event_names_key} PRIMARY KEY (name)
+    name text COLLATE "C" NOT NULL
 );
+
+CREATE INDEX IF NOT EXISTS {event_names_index} ON {event_names} (name);
 
 CREATE OR REPLACE FUNCTION {catalogue_saved}()
 RETURNS trigger
@@ -36,8 +43,9 @@ BEGIN
     ON CONFLICT (category, stream)
     DO UPDATE SET last_position = greatest(s.last_position, EXCLUDED.last_position);
     INSERT INTO {event_names} (name)
-    SELECT DISTINCT saved.name FROM saved
-    ON CONFLICT (name) DO NOTHING;
+    SELECT DISTINCT saved.name
+      FROM saved
+     WHERE NOT EXISTS (SELECT FROM {event_names} n WHERE n.name = saved.name);
     RETURN NULL;
 END
 $$;
@@ -57,5 +65,6 @@ ON CONFLICT (category, stream)
 DO UPDATE SET last_position = greatest(s.last_position, EXCLUDED.last_position);
 
 INSERT INTO {event_names} (name)
-SELECT DISTINCT name FROM {events}
-ON CONFLICT (name) DO NOTHING;
+SELECT DISTINCT e.name
+  FROM {events} e
+ WHERE NOT EXISTS (SELECT FROM {event_names} n WHERE n.name = e.name);
