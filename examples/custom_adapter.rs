@@ -12,13 +12,14 @@
 //! idempotent retry, refusing oversized events — is done for it by
 //! `eventblocks-core`, identically for every adapter.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use eventblocks_core::{
-    async_trait, Direction, EventSourceIdentifier, EventStore, EventStream, NewEvent, Result,
-    SaveFacts, SavePlan, SaveRequest, ScanQuery, ScanRequest, StorageAdapter, StoredEvent,
-    StreamIdentifier, StreamState, WakeUps, WriteCondition,
+    async_trait, CatalogueRequest, CategoryIdentifier, Direction, EventSourceIdentifier,
+    EventStore, EventStream, Name, NewEvent, Result, SaveFacts, SavePlan, SaveRequest, ScanQuery,
+    ScanRequest, StorageAdapter, StoredEvent, StreamIdentifier, StreamState, StreamSummary,
+    WakeUps, WriteCondition,
 };
 use futures::channel::mpsc;
 use futures::{stream, StreamExt, TryStreamExt};
@@ -52,8 +53,11 @@ struct Log {
     /// Every event in sequence order; the event at index `i` has sequence
     /// number `i + 1`, so a scan "after 0" starts at the first event.
     events: Vec<StoredEvent>,
-    /// The position of each stream's last event.
-    last_positions: HashMap<StreamIdentifier, u64>,
+    /// The position of each stream's last event, ordered by category and
+    /// stream: the catalogue lists streams from it.
+    last_positions: BTreeMap<StreamIdentifier, u64>,
+    /// The names of the stored events, in order, for the catalogue.
+    names: BTreeSet<Name>,
     /// The index of each event by id: for idempotent retries.
     by_id: HashMap<Uuid, usize>,
 }
@@ -97,6 +101,62 @@ impl StorageAdapter for VecAdapter {
         })
         .flatten()
         .boxed()
+    }
+
+    // The catalogue, from the ordered maps the log keeps as it saves. A
+    // small adapter may filter them whole; a large one answers from an
+    // ordered index with `CatalogueRequest::range`, as the shipped ones do.
+    async fn categories(&self, request: CatalogueRequest) -> Result<Vec<CategoryIdentifier>> {
+        let log = lock(&self.shared.log);
+        let mut categories: Vec<CategoryIdentifier> = Vec::new();
+        for stream in log.last_positions.keys() {
+            let new = categories
+                .last()
+                .is_none_or(|last| last.category != stream.category);
+            if new && request.matches(&stream.category) {
+                categories.push(stream.category_identifier());
+            }
+        }
+        categories.truncate(request.limit());
+        Ok(categories)
+    }
+
+    async fn streams(
+        &self,
+        category: &CategoryIdentifier,
+        request: CatalogueRequest,
+    ) -> Result<Vec<StreamSummary>> {
+        let log = lock(&self.shared.log);
+        Ok(log
+            .last_positions
+            .iter()
+            .filter(|(stream, _)| stream.category == category.category)
+            .filter(|(stream, _)| request.matches(&stream.stream))
+            .take(request.limit())
+            .map(|(stream, &last)| StreamSummary::new(stream.clone(), last))
+            .collect())
+    }
+
+    async fn event_names(&self, request: CatalogueRequest) -> Result<Vec<Name>> {
+        let log = lock(&self.shared.log);
+        Ok(log
+            .names
+            .iter()
+            .filter(|name| request.matches(name))
+            .take(request.limit())
+            .cloned()
+            .collect())
+    }
+
+    async fn stream_summary(&self, stream: &StreamIdentifier) -> Result<Option<StreamSummary>> {
+        let log = lock(&self.shared.log);
+        let last = log.last_positions.get(stream).copied();
+        Ok(last.map(|last| StreamSummary::new(stream.clone(), last)))
+    }
+
+    async fn log_head(&self) -> Result<Option<u64>> {
+        let log = lock(&self.shared.log);
+        Ok(log.events.last().map(|event| event.sequence_number))
     }
 
     fn wake_ups(&self) -> Option<WakeUps> {
@@ -164,6 +224,7 @@ impl Log {
         let index = self.events.len();
         let event = event.into_stored(stream, position, index as u64 + 1);
         self.last_positions.insert(event.stream.clone(), position);
+        self.names.insert(event.name.clone());
         self.by_id.insert(event.id, index);
         self.events.push(event.clone());
         event

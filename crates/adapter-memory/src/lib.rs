@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod boundary;
+mod catalogue;
 mod checkpoint;
 mod lease;
 mod log;
@@ -12,8 +13,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{
-    Capabilities, EventSourceIdentifier, EventStream, Limits, Name, QueryRead, QueryRequest,
-    Result, SaveRequest, ScanRequest, StorageAdapter, StoredEvent, WakeUps,
+    Capabilities, CatalogueRequest, CategoryIdentifier, EventSourceIdentifier, EventStream, Limits,
+    Name, QueryRead, QueryRequest, Result, SaveRequest, ScanRequest, StorageAdapter, StoredEvent,
+    StreamIdentifier, StreamSummary, WakeUps,
 };
 use futures::StreamExt;
 use parking_lot::RwLock;
@@ -153,6 +155,37 @@ impl StorageAdapter for MemoryAdapter {
             .len()
             .checked_sub(1)
             .map(|last| log.stored(targeted.get(last))))
+    }
+
+    async fn categories(&self, request: CatalogueRequest) -> Result<Vec<CategoryIdentifier>> {
+        Ok(catalogue::categories(&self.shared.log.read(), &request))
+    }
+
+    async fn streams(
+        &self,
+        category: &CategoryIdentifier,
+        request: CatalogueRequest,
+    ) -> Result<Vec<StreamSummary>> {
+        Ok(catalogue::streams(
+            &self.shared.log.read(),
+            category,
+            &request,
+        ))
+    }
+
+    async fn event_names(&self, request: CatalogueRequest) -> Result<Vec<Name>> {
+        Ok(catalogue::event_names(
+            &self.shared.log.read().event_names,
+            &request,
+        ))
+    }
+
+    async fn stream_summary(&self, stream: &StreamIdentifier) -> Result<Option<StreamSummary>> {
+        Ok(catalogue::stream(&self.shared.log.read(), stream))
+    }
+
+    async fn log_head(&self) -> Result<Option<u64>> {
+        Ok(Some(self.shared.log.read().len()).filter(|&head| head > 0))
     }
 
     fn wake_ups(&self) -> Option<WakeUps> {

@@ -8,7 +8,8 @@ use eventblocks_core::{
     EventSourceIdentifier, Json, Name, NewEvent, SaveFacts, SavePlan, SaveRequest, StoredEvent,
     StreamIdentifier, StreamState, Tag,
 };
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// One stored event. The stream is an index into [`Log::streams`] and the name
@@ -46,7 +47,10 @@ pub(crate) struct Log {
     ids: HashMap<Uuid, u64>,
     /// The greatest id stored: fresh UUIDv7 ids sort after it.
     newest_id: Option<Uuid>,
-    event_names: HashSet<Name>,
+    /// The event names in use, in order, for the catalogue.
+    pub(crate) event_names: BTreeSet<Name>,
+    /// Each category's streams by name, in order, for the catalogue.
+    pub(crate) catalogue: BTreeMap<Name, BTreeMap<Name, u32>>,
     /// The sequence numbers of the events carrying each tag.
     pub(crate) by_tag: HashMap<Tag, Vec<u64>>,
     /// The sequence numbers of the events with each name.
@@ -194,6 +198,16 @@ impl Log {
             .collect()
     }
 
+    /// The number of events in stream slot `stream`.
+    pub(crate) fn stream_length(&self, stream: u32) -> u64 {
+        self.streams[stream as usize].sequence_numbers.len() as u64
+    }
+
+    /// The slot of `stream`, if it holds events.
+    pub(crate) fn stream_slot_of(&self, stream: &StreamIdentifier) -> Option<u32> {
+        self.stream_index.get(stream).copied()
+    }
+
     fn stream_state(&self, stream: &StreamIdentifier) -> StreamState {
         let Some(&index) = self.stream_index.get(stream) else {
             return StreamState::new(None);
@@ -223,6 +237,10 @@ impl Log {
             Error::invalid("stream", "the in-memory adapter holds at most 2^32 streams")
         })?;
         self.stream_index.insert(identifier.clone(), index);
+        self.catalogue
+            .entry(identifier.category.clone())
+            .or_default()
+            .insert(identifier.stream.clone(), index);
         self.streams.push(Stream {
             identifier,
             sequence_numbers: Vec::new(),

@@ -1,5 +1,5 @@
 //! The kit fails a wrapper adapter that loses the inner adapter's wake-ups:
-//! one that forwards only `save` and `scan` (so `wake_ups` falls back to the
+//! one that forwards only the required methods (so `wake_ups` falls back to the
 //! default, `None`), and one whose wake-ups never fire. A wrapper that
 //! forwards them passes.
 
@@ -13,13 +13,46 @@ use eventblocks_memory::MemoryAdapter;
 use eventblocks_testkit::conformance::a_live_subscription_receives_a_new_event_promptly as live_case;
 use futures::{FutureExt, StreamExt};
 
-/// Wraps the memory adapter (for metrics, say), forwarding only the two
+/// Wraps the memory adapter (for metrics, say), forwarding only the
 /// required methods: the mistake the case is there to catch.
 #[derive(Debug, Default)]
 struct OnlySaveAndScan(MemoryAdapter);
 
 #[async_trait]
 impl StorageAdapter for OnlySaveAndScan {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.0.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.0.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.0.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.0.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.0.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.0.save(request).await
     }
@@ -35,6 +68,39 @@ struct SilentWakeUps(MemoryAdapter);
 
 #[async_trait]
 impl StorageAdapter for SilentWakeUps {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.0.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.0.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.0.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.0.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.0.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.0.save(request).await
     }
@@ -54,6 +120,39 @@ struct Forwarding(MemoryAdapter);
 
 #[async_trait]
 impl StorageAdapter for Forwarding {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.0.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.0.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.0.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.0.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.0.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.0.save(request).await
     }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use eventblocks_core::{
-    Capabilities, EventStream, Head, Limits, Name, QueryRead, QueryRequest, Result, SaveRequest,
-    ScanRequest, SerialisationGuarantee, StorageAdapter, StoredEvent, WakeUps, WriteOutcome,
+    Capabilities, CatalogueRequest, CategoryIdentifier, EventStream, Head, Limits, LogIdentifier,
+    Name, QueryRead, QueryRequest, Result, SaveRequest, ScanRequest, SerialisationGuarantee,
+    StorageAdapter, StoredEvent, StreamIdentifier, StreamSummary, WakeUps, WriteOutcome,
 };
 
 use crate::config::PostgresAdapterBuilder;
@@ -17,7 +18,7 @@ use crate::names::Names;
 use crate::notify::Notifications;
 use crate::replica::{NodePreference, Reads, Replicas};
 use crate::statements::Statements;
-use crate::{error, query, save, scan, schema};
+use crate::{catalogue, error, query, save, scan, schema};
 
 /// A [`StorageAdapter`] that keeps events in PostgreSQL.
 ///
@@ -247,6 +248,33 @@ impl StorageAdapter for PostgresAdapter {
 
     fn scan(&self, request: ScanRequest) -> EventStream {
         scan::scan(Arc::clone(&self.inner), self.reads, request)
+    }
+
+    async fn categories(&self, request: CatalogueRequest) -> Result<Vec<CategoryIdentifier>> {
+        catalogue::categories(&self.inner, &request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &CategoryIdentifier,
+        request: CatalogueRequest,
+    ) -> Result<Vec<StreamSummary>> {
+        catalogue::streams(&self.inner, category, &request).await
+    }
+
+    async fn event_names(&self, request: CatalogueRequest) -> Result<Vec<Name>> {
+        catalogue::event_names(&self.inner, &request).await
+    }
+
+    async fn stream_summary(&self, stream: &StreamIdentifier) -> Result<Option<StreamSummary>> {
+        catalogue::stream(&self.inner, stream).await
+    }
+
+    /// The newest event of a log scan's backwards read, which waits for the
+    /// read horizon like every log scan.
+    async fn log_head(&self) -> Result<Option<u64>> {
+        let latest = self.latest(&LogIdentifier.into()).await?;
+        Ok(latest.map(|event| event.sequence_number))
     }
 
     /// Wake-ups from `LISTEN` on a dedicated connection to the primary, when

@@ -2,6 +2,7 @@
 
 mod adapter;
 mod bound;
+mod catalogue;
 #[cfg(feature = "checkpoints")]
 mod checkpoint;
 mod config;

@@ -18,6 +18,16 @@ pub(crate) struct Statements {
     #[cfg(feature = "checkpoints")]
     pub(crate) leases: LeaseStatements,
     pub(crate) schema: SchemaStatements,
+    pub(crate) catalogue: CatalogueStatements,
+}
+
+/// Reading the catalogue.
+#[derive(Debug)]
+pub(crate) struct CatalogueStatements {
+    pub(crate) categories: String,
+    pub(crate) streams: String,
+    pub(crate) event_names: String,
+    pub(crate) stream: String,
 }
 
 /// Saving and reading events.
@@ -101,6 +111,22 @@ pub(crate) struct SchemaStatements {
 /// renders completely.
 pub(crate) const FILES: &[(&str, &str)] = &[
     ("events/save.sql", include_str!("../sql/events/save.sql")),
+    (
+        "catalogue/categories.sql",
+        include_str!("../sql/catalogue/categories.sql"),
+    ),
+    (
+        "catalogue/streams.sql",
+        include_str!("../sql/catalogue/streams.sql"),
+    ),
+    (
+        "catalogue/event_names.sql",
+        include_str!("../sql/catalogue/event_names.sql"),
+    ),
+    (
+        "catalogue/stream.sql",
+        include_str!("../sql/catalogue/stream.sql"),
+    ),
     (
         "events/lock_streams.sql",
         include_str!("../sql/events/lock_streams.sql"),
@@ -275,6 +301,12 @@ impl Statements {
                 applied: sql("schema/applied.sql"),
                 record: sql("schema/record.sql"),
                 anchor: sql("schema/anchor.sql"),
+            },
+            catalogue: CatalogueStatements {
+                categories: sql("catalogue/categories.sql"),
+                streams: sql("catalogue/streams.sql"),
+                event_names: sql("catalogue/event_names.sql"),
+                stream: sql("catalogue/stream.sql"),
             },
         }
     }

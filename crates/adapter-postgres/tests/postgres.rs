@@ -514,3 +514,82 @@ async fn a_schema_that_was_never_migrated_asks_for_migrate() {
         common::drop_schema(schema);
     }
 }
+
+/// A schema migrated before the catalogue existed gets it filled from the
+/// events already stored, and saves keep it from then on.
+#[tokio::test]
+async fn the_catalogue_migration_fills_it_from_stored_events() {
+    let test = common::adapter().await;
+    let store = EventStore::new(test.adapter.clone());
+    let stream = store.stream("backfill", "b-1").unwrap();
+    stream
+        .publish(
+            [event("first"), event("second")],
+            WriteCondition::NoCondition,
+        )
+        .await
+        .unwrap();
+    let client = test.adapter.pool().get().await.unwrap();
+    let schema = &test.schema;
+    client
+        .batch_execute(&format!(
+            "DROP TABLE \"{schema}\".events_streams;
+             DROP TABLE \"{schema}\".events_event_names CASCADE;
+             DROP FUNCTION \"{schema}\".events_catalogue_saved() CASCADE;
+             DELETE FROM \"{schema}\".events_migrations WHERE version = 9;"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(test.adapter.migrate().await.unwrap(), 1);
+    let catalogue = store.catalogue();
+    let summary = catalogue.stream("backfill", "b-1").await.unwrap().unwrap();
+    assert_eq!((summary.length, summary.last_position), (2, 1));
+    stream
+        .publish([event("third")], WriteCondition::NoCondition)
+        .await
+        .unwrap();
+    let summary = catalogue.stream("backfill", "b-1").await.unwrap().unwrap();
+    assert_eq!(summary.length, 3);
+    let names = catalogue.event_names(Default::default()).await.unwrap();
+    assert_eq!(names.items, ["first", "second", "third"]);
+}
+
+/// A transaction still open that was the first to use an event name does not
+/// hold back other saves using the name (the catalogue's names have no
+/// unique key to wait on), and the name is listed once both commit.
+#[tokio::test]
+async fn a_new_event_name_in_an_open_transaction_does_not_block_other_saves() {
+    let test = common::adapter().await;
+    let schema = test.schema.clone();
+    let store = EventStore::new(test.adapter.clone());
+    let open = connect().await;
+    open.batch_execute(&format!(
+        "BEGIN;
+         INSERT INTO \"{schema}\".events
+             (sequence_number, id, category, stream, position, name, payload, metadata,
+              occurred_at, observed_at)
+         VALUES (\"{schema}\".events_allocate(1), gen_random_uuid(), 'names', 'open', 0,
+                 'brand-new', '{{}}', '{{}}', now(), now());"
+    ))
+    .await
+    .unwrap();
+    let stream = store.stream("names", "other").unwrap();
+    let saving = stream.publish([event("brand-new")], WriteCondition::NoCondition);
+    tokio::time::timeout(Duration::from_secs(5), saving)
+        .await
+        .expect("the save does not wait for the open transaction")
+        .unwrap();
+    open.batch_execute("COMMIT").await.unwrap();
+    let names = store
+        .catalogue()
+        .event_names(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(names.items, ["brand-new"]);
+    let streams = store
+        .catalogue()
+        .streams("names", Default::default())
+        .await
+        .unwrap();
+    assert_eq!(streams.items.len(), 2);
+}

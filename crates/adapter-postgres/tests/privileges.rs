@@ -21,6 +21,8 @@ GRANT SELECT, INSERT, UPDATE ON {schema}.events_projections TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_fences TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_tracking TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.events_streams TO {role};
+GRANT SELECT, INSERT ON {schema}.events_event_names TO {role};
 "#;
 
 async fn superuser() -> tokio_postgres::Client {
@@ -83,6 +85,39 @@ struct RuntimeAdapter {
 
 #[async_trait]
 impl StorageAdapter for RuntimeAdapter {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.runtime.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.runtime.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.runtime.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.runtime.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.runtime.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.runtime.save(request).await
     }

@@ -40,7 +40,9 @@ async fn migrate_creates_the_tables_of_the_enabled_stores_only() {
     let mut expected = vec![
         "events",
         "events_allocation",
+        "events_event_names",
         "events_migrations",
+        "events_streams",
         "events_tracking",
     ];
     if cfg!(feature = "checkpoints") {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eventblocks_core::{
-    Capabilities, Direction, EventSourceIdentifier, EventStream, Head, Limits, Name, QueryRead,
-    QueryRequest, Result, SaveRequest, ScanRequest, StorageAdapter, StoredEvent, WakeUps,
+    Capabilities, CatalogueRequest, CategoryIdentifier, Direction, EventSourceIdentifier,
+    EventStream, Head, Limits, LogIdentifier, Name, QueryRead, QueryRequest, Result, SaveRequest,
+    ScanRequest, StorageAdapter, StoredEvent, StreamIdentifier, StreamSummary, WakeUps,
     WriteOutcome,
 };
 use futures::{stream, StreamExt};
@@ -20,7 +21,7 @@ use crate::error::{into_error, SqliteError};
 use crate::notify::Notifier;
 use crate::readers::Readers;
 use crate::writer::Writer;
-use crate::{row, save, scan, schema};
+use crate::{catalogue, row, save, scan, schema};
 
 /// An event store in one SQLite file.
 ///
@@ -243,6 +244,53 @@ impl StorageAdapter for SqliteAdapter {
 
     async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>> {
         scan::latest(self.shared.readers.clone(), target).await
+    }
+
+    async fn categories(&self, request: CatalogueRequest) -> Result<Vec<CategoryIdentifier>> {
+        self.shared
+            .readers
+            .run("listing categories", move |connection| {
+                catalogue::categories(connection, &request)
+            })
+            .await
+    }
+
+    async fn streams(
+        &self,
+        category: &CategoryIdentifier,
+        request: CatalogueRequest,
+    ) -> Result<Vec<StreamSummary>> {
+        let category = category.clone();
+        self.shared
+            .readers
+            .run("listing streams", move |connection| {
+                catalogue::streams(connection, &category, &request)
+            })
+            .await
+    }
+
+    async fn event_names(&self, request: CatalogueRequest) -> Result<Vec<Name>> {
+        self.shared
+            .readers
+            .run("listing event names", move |connection| {
+                catalogue::event_names(connection, &request)
+            })
+            .await
+    }
+
+    async fn stream_summary(&self, stream: &StreamIdentifier) -> Result<Option<StreamSummary>> {
+        let stream = stream.clone();
+        self.shared
+            .readers
+            .run("reading a stream's length", move |connection| {
+                catalogue::stream(connection, &stream)
+            })
+            .await
+    }
+
+    async fn log_head(&self) -> Result<Option<u64>> {
+        let latest = self.latest(&LogIdentifier.into()).await?;
+        Ok(latest.map(|event| event.sequence_number))
     }
 
     fn wake_ups(&self) -> Option<WakeUps> {

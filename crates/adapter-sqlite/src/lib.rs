@@ -2,6 +2,7 @@
 
 mod adapter;
 mod boundary;
+mod catalogue;
 mod checkpoint;
 mod config;
 mod error;

@@ -7,7 +7,10 @@ use rusqlite::Connection;
 use crate::error::{classify, SqliteError};
 
 /// Each migration, in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../sql/migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../sql/migrations/0001_initial.sql"),
+    include_str!("../sql/migrations/0002_catalogue.sql"),
+];
 
 /// The newest schema version this release knows.
 // A handful of migrations: the cast cannot wrap.

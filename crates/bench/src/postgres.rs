@@ -49,6 +49,9 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
             rows.push(appends.appends(writers, batch, calls, conditional).await?);
         }
     }
+    if options.wants("catalogue") {
+        rows.extend(catalogue_cost(&pool, sizes).await?);
+    }
     let bench = Bench::new(vec![adapter.clone(), raw.clone()], sizes);
     for (batch, calls) in [(100, sizes.batch_calls * 5), (1000, sizes.batch_calls)] {
         if options.wants(&append_name(1, batch, false)) {
@@ -73,6 +76,55 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     if options.wants("search") {
         rows.push(projection_search(&pool, &adapter_of(&pool)?, options).await?);
     }
+    Ok(rows)
+}
+
+/// The schema of the adapter without its catalogue trigger.
+const BARE_SCHEMA: &str = "eventblocks_bench_bare";
+
+/// The cost of keeping the catalogue in the save path: one-event appends by
+/// the adapter as migrated, against the same adapter on a schema whose
+/// catalogue trigger is dropped, in the same run.
+async fn catalogue_cost(pool: &Pool, sizes: Sizes) -> BenchResult<Vec<Row>> {
+    let mut subjects: Vec<Arc<dyn Subject>> = Vec::new();
+    for (schema, label) in [
+        (SCHEMA, "with catalogue"),
+        (BARE_SCHEMA, "without catalogue"),
+    ] {
+        let client = pool.get().await?;
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await?;
+        let adapter = PostgresAdapter::builder()
+            .pool(pool.clone())
+            .schema(schema)
+            .build()?;
+        adapter.migrate().await?;
+        if schema == BARE_SCHEMA {
+            client
+                .batch_execute(&format!(
+                    "DROP TRIGGER events_catalogue ON {BARE_SCHEMA}.events"
+                ))
+                .await?;
+        }
+        subjects.push(Arc::new(StoreSubject::new(label, EventStore::new(adapter))));
+    }
+    let bench = Bench::new(subjects, sizes);
+    let mut rows = Vec::new();
+    for writers in [1, 32] {
+        let calls = if writers == 1 {
+            sizes.single_appends
+        } else {
+            sizes.single_appends / 4
+        };
+        let mut row = bench.appends(writers, 1, calls, false).await?;
+        row.scenario = format!("catalogue cost: {}", row.scenario);
+        rows.push(row);
+    }
+    pool.get()
+        .await?
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {BARE_SCHEMA} CASCADE"))
+        .await?;
     Ok(rows)
 }
 

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
+use crate::catalogue::{CatalogueRequest, StreamSummary};
 use crate::error::{Error, Result};
 use crate::event::StoredEvent;
-use crate::identifier::{EventSourceIdentifier, Name};
+use crate::identifier::{CategoryIdentifier, EventSourceIdentifier, Name, StreamIdentifier};
 use crate::limits::{Capabilities, Limits};
 use crate::query_read::{QueryRead, QueryRequest};
 use crate::scan::{ScanQuery, ScanRequest};
@@ -113,6 +114,53 @@ pub trait StorageAdapter: Send + Sync + fmt::Debug + 'static {
         self.scan(request).next().await.transpose()
     }
 
+    /// The categories holding at least one event, as `request` selects
+    /// them (see [`CatalogueRequest`]).
+    ///
+    /// # Contract
+    /// Names in increasing byte order, at most [`CatalogueRequest::limit`];
+    /// a category appears once its first save has committed. Answer from
+    /// what the backend maintains or indexes, never by reading every event:
+    /// the cost of a page must not grow with the size of the log.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn categories(&self, request: CatalogueRequest) -> Result<Vec<CategoryIdentifier>>;
+
+    /// The streams of `category` with their lengths, as `request` selects
+    /// them by stream name; the same contract as
+    /// [`StorageAdapter::categories`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn streams(
+        &self,
+        category: &CategoryIdentifier,
+        request: CatalogueRequest,
+    ) -> Result<Vec<StreamSummary>>;
+
+    /// The names of stored events, as `request` selects them; the same
+    /// contract as [`StorageAdapter::categories`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn event_names(&self, request: CatalogueRequest) -> Result<Vec<Name>>;
+
+    /// The length and last position of `stream`, or `None` when it holds no
+    /// event. Read-your-writes, like a stream scan.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn stream_summary(&self, stream: &StreamIdentifier) -> Result<Option<StreamSummary>>;
+
+    /// The sequence number of the newest event a log scan would return now
+    /// (so it trails the newest commits as log scans do), or `None` when the
+    /// log is empty.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn log_head(&self) -> Result<Option<u64>>;
+
     /// Signals that new events may have been committed, for live subscriptions.
     ///
     /// Return a stream that yields soon after each commit (a notification
@@ -186,6 +234,15 @@ crate::__forward_trait!(StorageAdapter, [Arc, Box] {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>>;
     sync fn scan(&self, request: ScanRequest) -> EventStream;
     async fn latest(&self, target: &EventSourceIdentifier) -> Result<Option<StoredEvent>>;
+    async fn categories(&self, request: CatalogueRequest) -> Result<Vec<CategoryIdentifier>>;
+    async fn streams(
+        &self,
+        category: &CategoryIdentifier,
+        request: CatalogueRequest,
+    ) -> Result<Vec<StreamSummary>>;
+    async fn event_names(&self, request: CatalogueRequest) -> Result<Vec<Name>>;
+    async fn stream_summary(&self, stream: &StreamIdentifier) -> Result<Option<StreamSummary>>;
+    async fn log_head(&self) -> Result<Option<u64>>;
     sync fn wake_ups(&self) -> Option<WakeUps>;
     sync fn limits(&self) -> Limits;
     sync fn capabilities(&self) -> Capabilities;

@@ -2,6 +2,7 @@
 
 mod adapter;
 pub mod boundary;
+mod catalogue;
 mod checkpoint;
 mod condition;
 mod decide;
@@ -27,6 +28,10 @@ mod tag;
 mod write;
 
 pub use adapter::{EventStream, SerialisationGuarantee, StorageAdapter};
+pub use catalogue::{
+    Catalogue, CataloguePage, CatalogueQuery, CatalogueRange, CatalogueRequest, StreamSummary,
+    DEFAULT_CATALOGUE_PAGE, MAX_CATALOGUE_PAGE,
+};
 pub use checkpoint::CheckpointStore;
 pub use condition::{CheckResults, QueryCheck, StreamState, WriteCondition};
 pub use decide::{DecideError, DecideOptions};

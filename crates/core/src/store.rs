@@ -92,6 +92,13 @@ impl EventStore {
         }
     }
 
+    /// What the store holds: categories, streams, event names, the head.
+    pub fn catalogue(&self) -> crate::Catalogue {
+        crate::Catalogue {
+            adapter: self.adapter.clone(),
+        }
+    }
+
     /// The whole log.
     pub fn log(&self) -> LogHandle {
         LogHandle {

@@ -48,6 +48,39 @@ fn unknown() -> Error {
 
 #[async_trait]
 impl StorageAdapter for Faulty {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.inner.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.inner.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.inner.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.inner.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.inner.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         let fault = self.saves.lock().pop_front();
         match fault {

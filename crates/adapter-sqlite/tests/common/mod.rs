@@ -61,6 +61,39 @@ pub async fn store() -> EventStore {
 
 #[async_trait]
 impl StorageAdapter for TestAdapter {
+    async fn categories(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::CategoryIdentifier>> {
+        self.adapter.categories(request).await
+    }
+
+    async fn streams(
+        &self,
+        category: &eventblocks_core::CategoryIdentifier,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::StreamSummary>> {
+        self.adapter.streams(category, request).await
+    }
+
+    async fn event_names(
+        &self,
+        request: eventblocks_core::CatalogueRequest,
+    ) -> eventblocks_core::Result<Vec<eventblocks_core::Name>> {
+        self.adapter.event_names(request).await
+    }
+
+    async fn stream_summary(
+        &self,
+        stream: &eventblocks_core::StreamIdentifier,
+    ) -> eventblocks_core::Result<Option<eventblocks_core::StreamSummary>> {
+        self.adapter.stream_summary(stream).await
+    }
+
+    async fn log_head(&self) -> eventblocks_core::Result<Option<u64>> {
+        self.adapter.log_head().await
+    }
+
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
         self.adapter.save(request).await
     }

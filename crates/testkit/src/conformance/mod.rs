@@ -17,6 +17,7 @@
 
 mod bad_input;
 mod boundaries;
+mod catalogue;
 mod concurrency;
 mod conditions;
 mod decisions;
@@ -39,6 +40,7 @@ use futures::FutureExt;
 
 pub use bad_input::*;
 pub use boundaries::*;
+pub use catalogue::*;
 pub use concurrency::*;
 pub use conditions::*;
 pub use decisions::*;
@@ -143,6 +145,11 @@ macro_rules! __with_event_store_cases {
             check_then_insert_racers_have_one_winner,
             decisions_count_every_event_before_them,
             random_boundary_operations_match_a_reference_model,
+            an_empty_catalogue_lists_nothing,
+            the_catalogue_lists_what_is_stored,
+            catalogue_pages_follow_prefix_and_token,
+            bad_catalogue_queries_are_refused,
+            the_catalogue_follows_saves,
         }
     };
 }

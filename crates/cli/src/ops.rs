@@ -1,0 +1,281 @@
+//! `consumers` and `health`.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::failure::{Failure, STALLED};
+use crate::output::{table, Format, Out};
+use crate::target::{pg_failed, sqlite_failed, Backend, Target};
+use crate::OutputArgs;
+
+/// Every checkpoint with its lag (events after it, and the age of the oldest
+/// of them), then every lease.
+pub(crate) async fn consumers(target: &Target, format: Format) -> Result<ExitCode, Failure> {
+    let (checkpoints, leases) = match &target.backend {
+        Backend::Postgres { adapter, schema } => {
+            let client = Target::postgres_client(adapter).await?;
+            let failed = pg_failed("reading the consumers");
+            let checkpoints = client
+                .query(
+                    &format!(
+                        "SELECT c.consumer, c.sequence_number,
+                                (SELECT count(*) FROM \"{schema}\".events e
+                                  WHERE e.sequence_number > c.sequence_number),
+                                extract(epoch FROM now() - (
+                                    SELECT e.observed_at FROM \"{schema}\".events e
+                                     WHERE e.sequence_number > c.sequence_number
+                                     ORDER BY e.sequence_number LIMIT 1))::float8
+                           FROM \"{schema}\".events_checkpoints c ORDER BY c.consumer"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(&failed)?
+                .iter()
+                .map(|row| checkpoint(row.get(0), row.get(1), row.get(2), row.get(3)))
+                .collect();
+            let leases = client
+                .query(
+                    &format!(
+                        "SELECT consumer, partition, token FROM \"{schema}\".events_fences
+                          ORDER BY consumer, partition"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(&failed)?
+                .iter()
+                .map(|row| {
+                    let (consumer, partition, token): (String, i64, i64) =
+                        (row.get(0), row.get(1), row.get(2));
+                    json!({"kind": "lease", "consumer": consumer, "partition": partition,
+                           "token": token, "holder": Value::Null, "expires_at": Value::Null})
+                })
+                .collect();
+            (checkpoints, leases)
+        }
+        Backend::Sqlite { path, .. } => {
+            let connection = Target::sqlite_reader(path)?;
+            let failed = sqlite_failed("reading the consumers");
+            let mut statement = connection
+                .prepare(
+                    "SELECT c.consumer, c.sequence_number,
+                            (SELECT count(*) FROM eventblocks_events e
+                              WHERE e.sequence_number > c.sequence_number),
+                            (SELECT (unixepoch('subsec') * 1000000 - e.observed_at) / 1e6
+                               FROM eventblocks_events e
+                              WHERE e.sequence_number > c.sequence_number
+                              ORDER BY e.sequence_number LIMIT 1)
+                       FROM eventblocks_checkpoints c ORDER BY c.consumer",
+                )
+                .map_err(&failed)?;
+            let checkpoints = statement
+                .query_map([], |row| {
+                    Ok(checkpoint(
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(&failed)?;
+            let mut statement = connection
+                .prepare(
+                    "SELECT consumer, partition, holder, token, expires_at
+                       FROM eventblocks_leases ORDER BY consumer, partition",
+                )
+                .map_err(&failed)?;
+            let leases = statement
+                .query_map([], |row| {
+                    let expires: i64 = row.get(4)?;
+                    let expires = chrono::DateTime::from_timestamp_millis(expires);
+                    Ok(
+                        json!({"kind": "lease", "consumer": row.get::<_, String>(0)?,
+                              "partition": row.get::<_, i64>(1)?,
+                              "holder": row.get::<_, Option<String>>(2)?,
+                              "token": row.get::<_, i64>(3)?, "expires_at": expires}),
+                    )
+                })
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(&failed)?;
+            (checkpoints, leases)
+        }
+    };
+    let mut out = Out::new();
+    match format {
+        Format::Json => {
+            for entry in checkpoints.iter().chain(&leases) {
+                out.json(entry)?;
+            }
+        }
+        Format::Table => {
+            let text = |value: &Value| match value {
+                Value::Null => "-".to_owned(),
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let rows: Vec<Vec<String>> = checkpoints
+                .iter()
+                .map(|c| {
+                    ["consumer", "position", "lag_events", "lag_seconds"]
+                        .iter()
+                        .map(|field| text(&c[*field]))
+                        .collect()
+                })
+                .collect();
+            table(
+                &mut out,
+                &["CONSUMER", "POSITION", "LAG (EVENTS)", "LAG (SECONDS)"],
+                &rows,
+            )?;
+            if !leases.is_empty() {
+                out.line("")?;
+                let rows: Vec<Vec<String>> = leases
+                    .iter()
+                    .map(|l| {
+                        ["consumer", "partition", "holder", "token", "expires_at"]
+                            .iter()
+                            .map(|field| text(&l[*field]))
+                            .collect()
+                    })
+                    .collect();
+                table(
+                    &mut out,
+                    &["LEASE", "PARTITION", "HOLDER", "TOKEN", "EXPIRES AT"],
+                    &rows,
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn checkpoint(consumer: String, position: i64, lag_events: i64, lag_seconds: Option<f64>) -> Value {
+    json!({"kind": "checkpoint", "consumer": consumer, "position": position,
+           "lag_events": lag_events, "lag_seconds": lag_seconds.unwrap_or(0.0).max(0.0)})
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HealthArgs {
+    /// Exit with status 4 when the horizon has been held back longer than
+    /// this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    threshold: f64,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// The newest committed event against the newest settled one (below every
+/// running transaction), and the session holding the difference back.
+const HORIZON: &str = "
+SELECT (SELECT max(sequence_number) FROM {events}) AS committed,
+       (SELECT max(sequence_number) FROM {events}
+         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())) AS settled,
+       a.pid, a.application_name, a.state,
+       extract(epoch FROM now() - a.xact_start)::float8 AS transaction_age,
+       left(a.query, 200) AS query
+  FROM (SELECT 1) one
+  LEFT JOIN pg_stat_activity a
+    ON a.backend_xid::text
+       = (pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296)::text";
+
+pub(crate) async fn health(target: &Target, args: HealthArgs) -> Result<ExitCode, Failure> {
+    if !args.threshold.is_finite() || args.threshold < 0.0 {
+        return Err(Failure::usage(
+            "--threshold must be a number of seconds, 0 or more",
+        ));
+    }
+    let format = args.output.format();
+    let Backend::Postgres { adapter, schema } = &target.backend else {
+        let report = json!({"healthy": true, "committed": Value::Null, "settled": Value::Null,
+            "note": "SQLite commits in sequence order from one writer: its read horizon never stalls"});
+        print_health(format, &report)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let client = Target::postgres_client(adapter).await?;
+    let sql = HORIZON.replace("{events}", &format!("\"{schema}\".events"));
+    let row = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(pg_failed("reading the read horizon"))?;
+    let committed: Option<i64> = row.get(0);
+    let settled: Option<i64> = row.get(1);
+    let pid: Option<i32> = row.get(2);
+    let held_back = committed != settled;
+    let age: Option<f64> = row.get(5);
+    let stalled = held_back && age.unwrap_or(0.0) > args.threshold;
+    let blocker = match (held_back, pid) {
+        (true, Some(pid)) => json!({
+            "pid": pid,
+            "application_name": row.get::<_, Option<String>>(3),
+            "state": row.get::<_, Option<String>>(4),
+            "transaction_age_seconds": age,
+            "query": row.get::<_, Option<String>>(6),
+            "inspect": format!("SELECT * FROM pg_stat_activity WHERE pid = {pid};"),
+            "end_it": format!("SELECT pg_terminate_backend({pid});"),
+        }),
+        _ => Value::Null,
+    };
+    let report = json!({
+        "healthy": !stalled, "committed": committed, "settled": settled,
+        "held_back": held_back, "threshold_seconds": args.threshold, "blocker": blocker,
+    });
+    print_health(format, &report)?;
+    if stalled {
+        return Err(Failure::failed(format!(
+                "the read horizon has been held back for {:.1} s (threshold {} s){}",
+                age.unwrap_or(0.0),
+                args.threshold,
+                pid.map_or_else(String::new, |pid| format!(
+                    " by session {pid}; inspect it with: psql -c 'SELECT * FROM pg_stat_activity WHERE pid = {pid}'"
+                ))
+            ))
+            .with_code(STALLED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_health(format: Format, report: &Value) -> Result<(), Failure> {
+    let mut out = Out::new();
+    match format {
+        Format::Json => out.json(report)?,
+        Format::Table => {
+            let text = |value: &Value| match value {
+                Value::Null => "-".to_owned(),
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let mut rows = vec![
+                vec!["healthy".to_owned(), text(&report["healthy"])],
+                vec!["newest committed".to_owned(), text(&report["committed"])],
+                vec!["newest settled".to_owned(), text(&report["settled"])],
+            ];
+            if let Some(note) = report.get("note") {
+                rows.push(vec!["note".to_owned(), text(note)]);
+            }
+            if let Value::Object(blocker) = &report["blocker"] {
+                for field in [
+                    "pid",
+                    "application_name",
+                    "state",
+                    "transaction_age_seconds",
+                    "query",
+                    "inspect",
+                    "end_it",
+                ] {
+                    let value = blocker.get(field).unwrap_or(&Value::Null);
+                    rows.push(vec![
+                        format!("blocker {}", field.replace('_', " ")),
+                        text(value),
+                    ]);
+                }
+            }
+            table(&mut out, &["", ""], &rows)?;
+        }
+    }
+    out.flush()
+}
