@@ -56,6 +56,9 @@ pub struct HorizonBlocker {
     pub database: Option<String>,
     /// How long its transaction has been open, if shown.
     pub transaction_age: Option<Duration>,
+    /// The start of its session's latest statement (200 characters), if
+    /// shown.
+    pub query: Option<String>,
 }
 
 impl HorizonBlocker {
@@ -150,6 +153,7 @@ pub(crate) async fn blocker(inner: &Inner) -> Result<Option<HorizonBlocker>> {
         transaction_age: row
             .get::<_, Option<f64>>(4)
             .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok()),
+        query: row.get(5),
     }))
 }
 

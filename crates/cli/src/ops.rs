@@ -169,20 +169,6 @@ pub(crate) struct HealthArgs {
     output: OutputArgs,
 }
 
-/// The newest committed event against the newest settled one (below every
-/// running transaction), and the session holding the difference back.
-const HORIZON: &str = "
-SELECT (SELECT max(sequence_number) FROM {events}) AS committed,
-       (SELECT max(sequence_number) FROM {events}
-         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())) AS settled,
-       a.pid, a.application_name, a.state,
-       extract(epoch FROM now() - a.xact_start)::float8 AS transaction_age,
-       left(a.query, 200) AS query
-  FROM (SELECT 1) one
-  LEFT JOIN pg_stat_activity a
-    ON a.backend_xid::text
-       = (pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296)::text";
-
 pub(crate) async fn health(target: &Target, args: HealthArgs) -> Result<ExitCode, Failure> {
     if !args.threshold.is_finite() || args.threshold < 0.0 {
         return Err(Failure::usage(
@@ -190,36 +176,36 @@ pub(crate) async fn health(target: &Target, args: HealthArgs) -> Result<ExitCode
         ));
     }
     let format = args.output.format();
-    let Backend::Postgres { adapter, schema } = &target.backend else {
+    let Backend::Postgres { adapter, .. } = &target.backend else {
         let report = json!({"healthy": true, "committed": Value::Null, "settled": Value::Null,
             "note": "SQLite commits in sequence order from one writer: its read horizon never stalls"});
         print_health(format, &report)?;
         return Ok(ExitCode::SUCCESS);
     };
-    let client = Target::postgres_client(adapter).await?;
-    let sql = HORIZON.replace("{events}", &format!("\"{schema}\".events"));
-    let row = client
-        .query_one(&sql, &[])
+    let horizon = adapter
+        .read_horizon()
         .await
-        .map_err(pg_failed("reading the read horizon"))?;
-    let committed: Option<i64> = row.get(0);
-    let settled: Option<i64> = row.get(1);
-    let pid: Option<i32> = row.get(2);
-    let held_back = committed != settled;
-    let age: Option<f64> = row.get(5);
+        .map_err(|error| Failure::failed(format!("reading the read horizon failed: {error}")))?;
+    let held_back = horizon.is_stalled();
+    let blocker = horizon.blocker.as_ref().filter(|_| held_back);
+    let age = blocker
+        .and_then(|blocker| blocker.transaction_age)
+        .map(|age| age.as_secs_f64());
+    let pid = blocker.and_then(|blocker| blocker.pid);
     let stalled = held_back && age.unwrap_or(0.0) > args.threshold;
-    let blocker = match (held_back, pid) {
-        (true, Some(pid)) => json!({
-            "pid": pid,
-            "application_name": row.get::<_, Option<String>>(3),
-            "state": row.get::<_, Option<String>>(4),
+    let (committed, settled) = (horizon.committed, horizon.settled);
+    let blocker = blocker.map_or(Value::Null, |blocker| {
+        json!({
+            "pid": blocker.pid,
+            "application_name": blocker.application_name,
+            "state": blocker.state,
+            "database": blocker.database,
             "transaction_age_seconds": age,
-            "query": row.get::<_, Option<String>>(6),
-            "inspect": format!("SELECT * FROM pg_stat_activity WHERE pid = {pid};"),
-            "end_it": format!("SELECT pg_terminate_backend({pid});"),
-        }),
-        _ => Value::Null,
-    };
+            "query": blocker.query,
+            "inspect": format!("{};", blocker.inspect_command()),
+            "end_it": blocker.pid.map(|pid| format!("SELECT pg_terminate_backend({pid});")),
+        })
+    });
     let report = json!({
         "healthy": !stalled, "committed": committed, "settled": settled,
         "held_back": held_back, "threshold_seconds": args.threshold, "blocker": blocker,
