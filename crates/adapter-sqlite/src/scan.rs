@@ -166,8 +166,7 @@ impl Cursor {
     /// The next page's read, to run on a reader.
     fn read(&self) -> impl FnOnce(&Connection) -> Result<Read> + Send + 'static {
         let size = self.size();
-        // One row more than the page tells whether another page follows.
-        let (sql, arguments) = self.sql(size + 1);
+        let (sql, arguments) = self.sql();
         move |connection| read_page(connection, &sql, arguments, size)
     }
 
@@ -227,7 +226,13 @@ impl Cursor {
 
     /// The page's statement: by sequence number for the log and categories,
     /// by position (through the stream index) for streams.
-    fn sql(&self, size: usize) -> (String, Vec<Value>) {
+    ///
+    /// Its limit is written into the text, one row more than a page (which
+    /// tells whether another page follows): SQLite prepares a statement again
+    /// each time a value is bound to a `LIMIT` parameter, so a bound limit
+    /// would cost a parse and a plan per page. A page cut shorter by the
+    /// request's limit stops reading early instead of using another text.
+    fn sql(&self) -> (String, Vec<Value>) {
         let mut arguments = vec![Value::Integer(self.lower), Value::Integer(self.upper)];
         let mut sql = format!(
             "SELECT {} FROM eventblocks_events WHERE sequence_number > ?1 AND sequence_number < ?2",
@@ -253,11 +258,8 @@ impl Cursor {
             }
         }
         let direction = if backwards { "DESC" } else { "ASC" };
-        arguments.push(Value::Integer(i64::try_from(size).unwrap_or(i64::MAX)));
-        sql.push_str(&format!(
-            " ORDER BY {order} {direction} LIMIT ?{}",
-            arguments.len()
-        ));
+        let limit = self.page.saturating_add(1);
+        sql.push_str(&format!(" ORDER BY {order} {direction} LIMIT {limit}"));
         (sql, arguments)
     }
 }
