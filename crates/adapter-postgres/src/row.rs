@@ -28,8 +28,8 @@ pub(crate) fn stored_event_at(row: &Row, at: usize) -> Result<StoredEvent> {
             .into_iter()
             .map(|tag| Tag::new(tag).map_err(corrupt))
             .collect::<Result<_>>()?,
-        payload: Json::from_stored(get(row, column(6))?)?,
-        metadata: Json::from_stored(get(row, column(7))?)?,
+        payload: Json::from_stored(get::<&str>(row, column(6))?)?,
+        metadata: Json::from_stored(get::<&str>(row, column(7))?)?,
         occurred_at: get(row, column(8))?,
         observed_at: get(row, column(9))?,
     })

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use eventblocks_core::{Json, Name, Result, StoredEvent, StreamIdentifier, Tag};
+use rusqlite::types::ValueRef;
 use rusqlite::Row;
 use uuid::Uuid;
 
@@ -45,115 +46,105 @@ pub(crate) fn tags_text<'a>(tags: impl ExactSizeIterator<Item = &'a Tag>) -> Opt
     serde_json::to_string(&tags).ok()
 }
 
-fn tags(text: Option<String>) -> Result<std::collections::BTreeSet<Tag>> {
+fn tags(text: Option<&str>) -> Result<std::collections::BTreeSet<Tag>> {
     let Some(text) = text else {
         return Ok(Default::default());
     };
+    // Owned: a tag's JSON text may hold escapes.
     let tags: Vec<String> =
-        serde_json::from_str(&text).map_err(|error| corrupt(format!("stored tags: {error}")))?;
+        serde_json::from_str(text).map_err(|error| corrupt(format!("stored tags: {error}")))?;
     tags.into_iter()
         .map(|tag| Tag::new(tag).map_err(|error| corrupt(format!("stored tag: {error}"))))
         .collect()
 }
 
-/// A row of [`EVENT_COLUMNS`] as read, its JSON not yet checked: reading a
-/// page and decoding it are separate steps, so a scan can read the next page
-/// while it decodes this one.
-#[derive(Debug)]
-pub(crate) struct RawEvent {
-    pub(crate) sequence_number: i64,
-    id: [u8; 16],
-    stream: StreamIdentifier,
-    pub(crate) position: i64,
-    name: Name,
-    tags: Option<String>,
-    pub(crate) payload: String,
-    /// `None` for the empty object, the usual metadata.
-    pub(crate) metadata: Option<String>,
-    occurred_at: i64,
-    observed_at: i64,
-}
-
-/// Reads rows, sharing one value per stream and per event name among
-/// consecutive rows that repeat them (a stream read repeats both), so a
-/// repeated name costs a comparison rather than an allocation.
+/// Reads rows of [`EVENT_COLUMNS`], sharing one value per stream and per
+/// event name among consecutive rows that repeat them (a stream read repeats
+/// both), so a repeated name costs a comparison of bytes rather than a check
+/// and an allocation.
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
     stream: Option<StreamIdentifier>,
     name: Option<Name>,
 }
 
-fn text<'a>(row: &'a Row<'_>, index: usize) -> Result<&'a str> {
+fn failed(error: rusqlite::Error) -> eventblocks_core::Error {
+    corrupt(format!("reading an event: {error}"))
+}
+
+/// A column's raw text, as SQLite holds it (not yet checked as UTF-8).
+fn bytes<'a>(row: &'a Row<'_>, index: usize) -> Result<&'a [u8]> {
     row.get_ref(index)
-        .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
-        .map_err(|error| corrupt(format!("reading an event: {error}")))
+        .and_then(|value| value.as_bytes().map_err(rusqlite::Error::from))
+        .map_err(failed)
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|error| corrupt(format!("reading an event: {error}")))
+}
+
+fn text<'a>(row: &'a Row<'_>, index: usize) -> Result<&'a str> {
+    utf8(bytes(row, index)?)
+}
+
+fn integer(row: &Row<'_>, index: usize) -> Result<i64> {
+    row.get_ref(index)
+        .and_then(|value| value.as_i64().map_err(rusqlite::Error::from))
+        .map_err(failed)
 }
 
 impl Reader {
-    /// Reads a row of [`EVENT_COLUMNS`].
-    pub(crate) fn read(&mut self, row: &Row<'_>) -> Result<RawEvent> {
-        let column = |error: rusqlite::Error| corrupt(format!("reading an event: {error}"));
-        let metadata = text(row, 8)?;
-        Ok(RawEvent {
-            sequence_number: row.get(0).map_err(column)?,
-            id: row.get(1).map_err(column)?,
-            stream: self.stream(text(row, 2)?, text(row, 3)?)?,
-            position: row.get(4).map_err(column)?,
-            name: self.name(text(row, 5)?)?,
-            tags: row.get(6).map_err(column)?,
-            payload: text(row, 7)?.to_owned(),
-            metadata: (metadata != "{}").then(|| metadata.to_owned()),
-            occurred_at: row.get(9).map_err(column)?,
-            observed_at: row.get(10).map_err(column)?,
+    /// Reads and decodes a row of [`EVENT_COLUMNS`].
+    pub(crate) fn read(&mut self, row: &Row<'_>) -> Result<StoredEvent> {
+        let id: [u8; 16] = row.get(1).map_err(failed)?;
+        let tag_list = match row.get_ref(6).map_err(failed)? {
+            ValueRef::Null => None,
+            _ => Some(text(row, 6)?),
+        };
+        let metadata = match bytes(row, 8)? {
+            b"{}" => Json::empty_object(),
+            other => Json::from_stored(utf8(other)?)?,
+        };
+        Ok(StoredEvent {
+            id: Uuid::from_bytes(id),
+            stream: self.stream(bytes(row, 2)?, bytes(row, 3)?)?,
+            name: self.name(bytes(row, 5)?)?,
+            tags: tags(tag_list)?,
+            position: from_sql("position", integer(row, 4)?)?,
+            sequence_number: from_sql("sequence number", integer(row, 0)?)?,
+            payload: Json::from_stored(text(row, 7)?)?,
+            metadata,
+            occurred_at: timestamp("occurred_at", integer(row, 9)?)?,
+            observed_at: timestamp("observed_at", integer(row, 10)?)?,
         })
     }
 
-    fn stream(&mut self, category: &str, stream: &str) -> Result<StreamIdentifier> {
+    fn stream(&mut self, category: &[u8], stream: &[u8]) -> Result<StreamIdentifier> {
         if let Some(known) = &self.stream {
-            if known.category.as_str() == category && known.stream.as_str() == stream {
+            if known.category.as_str().as_bytes() == category
+                && known.stream.as_str().as_bytes() == stream
+            {
                 return Ok(known.clone());
             }
         }
-        let stream = StreamIdentifier::new(category, stream)
+        let stream = StreamIdentifier::new(utf8(category)?, utf8(stream)?)
             .map_err(|error| corrupt(format!("stored stream: {error}")))?;
         Ok(self.stream.insert(stream).clone())
     }
 
-    fn name(&mut self, name: &str) -> Result<Name> {
+    fn name(&mut self, name: &[u8]) -> Result<Name> {
         if let Some(known) = &self.name {
-            if known.as_str() == name {
+            if known.as_str().as_bytes() == name {
                 return Ok(known.clone());
             }
         }
-        let name = Name::new("event name", name)
+        let name = Name::new("event name", utf8(name)?)
             .map_err(|error| corrupt(format!("stored event name: {error}")))?;
         Ok(self.name.insert(name).clone())
     }
 }
 
-impl RawEvent {
-    /// The event, its JSON checked.
-    pub(crate) fn decode(self) -> Result<StoredEvent> {
-        let metadata = match self.metadata {
-            None => Json::empty_object(),
-            Some(metadata) => Json::from_stored(metadata)?,
-        };
-        Ok(StoredEvent {
-            id: Uuid::from_bytes(self.id),
-            name: self.name,
-            tags: tags(self.tags)?,
-            stream: self.stream,
-            position: from_sql("position", self.position)?,
-            sequence_number: from_sql("sequence number", self.sequence_number)?,
-            payload: Json::from_stored(self.payload)?,
-            metadata,
-            occurred_at: timestamp("occurred_at", self.occurred_at)?,
-            observed_at: timestamp("observed_at", self.observed_at)?,
-        })
-    }
-}
-
 /// Decodes a row of [`EVENT_COLUMNS`].
 pub(crate) fn event(row: &Row<'_>) -> Result<StoredEvent> {
-    Reader::default().read(row)?.decode()
+    Reader::default().read(row)
 }

@@ -1,27 +1,26 @@
 //! Scans: pages of events read by key set on a reader, one short read per
 //! page, so a slow consumer holds no connection and no snapshot between
-//! pages. While a page is decoded (off the async threads too) the next one is
-//! already being read, so reading and decoding share the machine's cores.
+//! pages. A page is read and decoded on a blocking thread; while the caller
+//! goes through it, the next one is already being read.
 //!
 //! The single writer commits events in sequence order, so a page read after
 //! another can only find events numbered above every event already seen: a
 //! reader resuming after the last number it saw never misses one.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use eventblocks_core::{
     Direction, EventSourceIdentifier, EventStream, Result, ScanRequest, StoredEvent, WriteOutcome,
 };
-use futures::{stream, StreamExt};
+use futures::future::BoxFuture;
+use futures::{stream, FutureExt, Stream, StreamExt};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
 use crate::readers::Readers;
-use crate::row::{self, to_sql, RawEvent, Reader};
-
-/// Pages this small are decoded on the async thread: handing them to another
-/// thread would cost more than decoding them.
-const DECODE_INLINE: usize = 64;
+use crate::row::{self, to_sql, Reader};
 
 /// A page holds at most this many bytes of payload and metadata (besides
 /// one event, whatever its size), so pages stay small in memory.
@@ -53,32 +52,70 @@ pub(crate) async fn latest(
     let cursor = Cursor::new(readers, ScanRequest::new(target.clone(), query)?, 1)?;
     let read = cursor.read();
     let read = cursor.readers.run("reading the latest event", read).await?;
-    Ok(match read.page {
-        Page::Decoded(events) => events.into_iter().next(),
-        Page::Raw(rows) => decode_now(rows)?.into_iter().next(),
-    })
+    Ok(read.events.into_iter().next())
 }
 
 /// Streams the events `request` selects.
 pub(crate) fn pages(readers: Arc<Readers>, request: ScanRequest, page: usize) -> EventStream {
-    let cursor = match Cursor::new(readers, request, page) {
-        Ok(cursor) => cursor,
-        Err(error) => return stream::once(async { Err(error) }).boxed(),
-    };
-    stream::unfold(cursor, |mut cursor| async move {
-        if cursor.done {
-            return None;
-        }
-        match cursor.next_page().await {
-            Ok(events) => Some((events.into_iter().map(Ok).collect::<Vec<_>>(), cursor)),
-            Err(error) => {
-                cursor.done = true;
-                Some((vec![Err(error)], cursor))
+    match Cursor::new(readers, request, page) {
+        Ok(cursor) => Box::pin(Scan {
+            events: Vec::new().into_iter(),
+            cursor: Some(cursor),
+            reading: None,
+        }),
+        Err(error) => stream::once(async { Err(error) }).boxed(),
+    }
+}
+
+/// A scan as a stream: hands out the events of the page at hand one by one,
+/// then waits for the next page.
+struct Scan {
+    events: std::vec::IntoIter<StoredEvent>,
+    /// Between pages; `None` while a page is awaited and once the scan ended.
+    cursor: Option<Cursor>,
+    /// The page awaited, and the cursor past it.
+    reading: Option<BoxFuture<'static, (Cursor, Result<Vec<StoredEvent>>)>>,
+}
+
+impl Stream for Scan {
+    type Item = Result<StoredEvent>;
+
+    fn poll_next(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(event) = this.events.next() {
+                return Poll::Ready(Some(Ok(event)));
             }
+            let reading = match &mut this.reading {
+                Some(reading) => reading,
+                None => match this.cursor.take() {
+                    Some(mut cursor) if !cursor.done => this.reading.insert(
+                        async move {
+                            let page = cursor.next_page().await;
+                            (cursor, page)
+                        }
+                        .boxed(),
+                    ),
+                    _ => return Poll::Ready(None),
+                },
+            };
+            let (mut cursor, page) = match reading.as_mut().poll(context) {
+                Poll::Ready(read) => read,
+                Poll::Pending => return Poll::Pending,
+            };
+            this.reading = None;
+            match page {
+                Ok(events) => this.events = events.into_iter(),
+                Err(error) => {
+                    cursor.done = true;
+                    cursor.ahead = None;
+                    this.cursor = Some(cursor);
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+            this.cursor = Some(cursor);
         }
-    })
-    .flat_map(stream::iter)
-    .boxed()
+    }
 }
 
 impl Cursor {
@@ -129,12 +166,11 @@ impl Cursor {
     /// The next page's read, to run on a reader.
     fn read(&self) -> impl FnOnce(&Connection) -> Result<Read> + Send + 'static {
         let size = self.size();
-        // One row more than the page tells whether another page follows.
-        let (sql, arguments) = self.sql(size + 1);
+        let (sql, arguments) = self.sql();
         move |connection| read_page(connection, &sql, arguments, size)
     }
 
-    /// Starts reading the next page while this one is decoded.
+    /// Starts reading the next page while the caller goes through this one.
     fn read_ahead(&self) -> tokio::task::JoinHandle<Result<Read>> {
         let (readers, read) = (self.readers.clone(), self.read());
         tokio::spawn(async move { readers.run("scanning events", read).await })
@@ -162,14 +198,8 @@ impl Cursor {
         if !self.done && wanted_more {
             self.ahead = Some(self.read_ahead());
         }
-        let events = match read.page {
-            Page::Decoded(events) => events,
-            Page::Raw(rows) => decode(rows).await?,
-        };
-        let mut wanted: Vec<StoredEvent> = events
-            .into_iter()
-            .filter(|event| self.request.matches(event))
-            .collect();
+        let mut wanted = read.events;
+        wanted.retain(|event| self.request.matches(event));
         let left = usize::try_from(self.remaining).unwrap_or(usize::MAX);
         wanted.truncate(left);
         self.remaining -= wanted.len() as u64;
@@ -196,7 +226,13 @@ impl Cursor {
 
     /// The page's statement: by sequence number for the log and categories,
     /// by position (through the stream index) for streams.
-    fn sql(&self, size: usize) -> (String, Vec<Value>) {
+    ///
+    /// Its limit is written into the text, one row more than a page (which
+    /// tells whether another page follows): SQLite prepares a statement again
+    /// each time a value is bound to a `LIMIT` parameter, so a bound limit
+    /// would cost a parse and a plan per page. A page cut shorter by the
+    /// request's limit stops reading early instead of using another text.
+    fn sql(&self) -> (String, Vec<Value>) {
         let mut arguments = vec![Value::Integer(self.lower), Value::Integer(self.upper)];
         let mut sql = format!(
             "SELECT {} FROM eventblocks_events WHERE sequence_number > ?1 AND sequence_number < ?2",
@@ -222,26 +258,15 @@ impl Cursor {
             }
         }
         let direction = if backwards { "DESC" } else { "ASC" };
-        arguments.push(Value::Integer(i64::try_from(size).unwrap_or(i64::MAX)));
-        sql.push_str(&format!(
-            " ORDER BY {order} {direction} LIMIT ?{}",
-            arguments.len()
-        ));
+        let limit = self.page.saturating_add(1);
+        sql.push_str(&format!(" ORDER BY {order} {direction} LIMIT {limit}"));
         (sql, arguments)
     }
 }
 
-/// A page's events: decoded where they were read when no page follows
-/// (nothing to overlap with), else left for the caller to decode while the
-/// next page is read.
-enum Page {
-    Raw(Vec<RawEvent>),
-    Decoded(Vec<StoredEvent>),
-}
-
 /// A page as read.
 struct Read {
-    page: Page,
+    events: Vec<StoredEvent>,
     /// How many events the page holds.
     count: u64,
     /// The sequence number and position of its last event.
@@ -263,50 +288,29 @@ fn read_page(
     let mut rows = statement
         .query(rusqlite::params_from_iter(arguments))
         .map_err(failed)?;
-    let mut read = Vec::new();
+    let mut events = Vec::with_capacity(size.min(1024));
     let mut reader = Reader::default();
     let mut bytes = 0;
     let mut exhausted = true;
     while let Some(row) = rows.next().map_err(failed)? {
-        if read.len() == size || bytes >= PAGE_BYTES {
+        if events.len() == size || bytes >= PAGE_BYTES {
             // A further event, or a page cut short by its size.
             exhausted = false;
             break;
         }
         let event = reader.read(row)?;
-        bytes += event.payload.len() + event.metadata.as_ref().map_or(0, String::len);
-        read.push(event);
+        bytes += event.payload.as_str().len() + event.metadata.as_str().len();
+        events.push(event);
     }
-    let last = read
+    // Both were read from `i64`s.
+    let key = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    let last = events
         .last()
-        .map(|event| (event.sequence_number, event.position));
-    let count = read.len() as u64;
-    let page = if exhausted {
-        Page::Decoded(decode_now(read)?)
-    } else {
-        Page::Raw(read)
-    };
+        .map(|event| (key(event.sequence_number), key(event.position)));
     Ok(Read {
-        page,
-        count,
+        count: events.len() as u64,
+        events,
         last,
         exhausted,
     })
-}
-
-fn decode_now(rows: Vec<RawEvent>) -> Result<Vec<StoredEvent>> {
-    rows.into_iter().map(RawEvent::decode).collect()
-}
-
-/// Decodes a page, off the async threads unless it is small.
-async fn decode(rows: Vec<RawEvent>) -> Result<Vec<StoredEvent>> {
-    if rows.len() <= DECODE_INLINE {
-        return decode_now(rows);
-    }
-    tokio::task::spawn_blocking(move || decode_now(rows))
-        .await
-        .map_err(|error| eventblocks_core::Error::Backend {
-            message: format!("decoding events: {error}").into(),
-            source: None,
-        })?
 }

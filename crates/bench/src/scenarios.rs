@@ -59,10 +59,17 @@ impl Bench {
         Fut: std::future::Future<Output = BenchResult<usize>>,
     {
         let mut rates = vec![Vec::new(); subjects.len()];
-        for _ in 0..self.sizes.runs {
-            for (index, subject) in subjects.iter().enumerate() {
+        for run in 0..self.sizes.runs {
+            // Every other run goes through the subjects in reverse, so that no
+            // subject always follows the same one (which may leave it work,
+            // such as a checkpoint due, or a cold cache).
+            let mut order: Vec<usize> = (0..subjects.len()).collect();
+            if run % 2 == 1 {
+                order.reverse();
+            }
+            for index in order {
                 let started = Instant::now();
-                let events = work(subject.clone()).await?;
+                let events = work(subjects[index].clone()).await?;
                 rates[index].push(events as f64 / started.elapsed().as_secs_f64());
             }
         }

@@ -6,7 +6,11 @@
 //!   one connection (a batch inserts its rows in the one transaction), behind
 //!   a mutex as SQLite allows one writer; no conditions, no retry detection;
 //! - reads: key-set pages of 1000 on one connection, every column decoded
-//!   into Rust values.
+//!   into owned Rust values; each page is read on a blocking thread and
+//!   handed to the async caller, as any async use of rusqlite must (an async
+//!   thread never waits on SQLite, and no connection is held while the caller
+//!   goes through a page). Like the adapter, a page asks for one row more
+//!   than it returns, to know without another query whether more follow.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -130,52 +134,81 @@ impl RawSubject {
         position
     }
 
-    /// Key-set pages of 1000 on the reading connection, every column decoded.
-    async fn paged(&self, sql: String, stream: Option<String>) -> BenchResult<usize> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let connection = reader.lock();
-            let mut statement = connection.prepare_cached(&sql)?;
-            let (mut last, mut count) = (-1_i64, 0);
-            loop {
-                let mut rows = match &stream {
+    /// Key-set pages of [`PAGE`] events, each read and decoded on a blocking
+    /// thread and handed to the caller, which drops it.
+    async fn paged(&self, sql: &str, stream: Option<String>) -> BenchResult<usize> {
+        let sql: Arc<str> = Arc::from(sql);
+        let (mut last, mut count) = (-1_i64, 0);
+        loop {
+            let (reader, sql, wanted) = (self.reader.clone(), sql.clone(), stream.clone());
+            let (page, more) = tokio::task::spawn_blocking(move || {
+                let connection = reader.lock();
+                let mut statement = connection.prepare_cached(&sql)?;
+                let mut rows = match &wanted {
                     Some(stream) => statement.query(params![CATEGORY, stream, last])?,
                     None => statement.query(params![last])?,
                 };
-                let mut page = 0;
+                let mut page = Vec::with_capacity(PAGE);
                 while let Some(row) = rows.next()? {
-                    last = decode(row, stream.is_some())?;
-                    page += 1;
+                    if page.len() == PAGE {
+                        return BenchResult::Ok((page, true));
+                    }
+                    page.push(RawRow::decode(row)?);
                 }
-                count += page;
-                if page < 1000 {
-                    return Ok(count);
-                }
+                Ok((page, false))
+            })
+            .await??;
+            if let Some(row) = page.last() {
+                last = if stream.is_some() {
+                    row.position
+                } else {
+                    row.sequence_number
+                };
             }
-        })
-        .await?
+            count += page.len();
+            drop(page);
+            if !more {
+                return Ok(count);
+            }
+        }
     }
 }
 
-/// Decodes every column; returns the key column (the position for stream
-/// reads, else the sequence number).
-fn decode(row: &eventblocks_sqlite::rusqlite::Row<'_>, by_position: bool) -> BenchResult<i64> {
-    let sequence_number: i64 = row.get(0)?;
-    let _: [u8; 16] = row.get(1)?;
-    let _: String = row.get(2)?;
-    let _: String = row.get(3)?;
-    let position: i64 = row.get(4)?;
-    let _: String = row.get(5)?;
-    let _: Option<String> = row.get(6)?;
-    let _: String = row.get(7)?;
-    let _: String = row.get(8)?;
-    let _: i64 = row.get(9)?;
-    let _: i64 = row.get(10)?;
-    Ok(if by_position {
-        position
-    } else {
-        sequence_number
-    })
+/// Events per page; a page's statement asks for one more.
+const PAGE: usize = 1000;
+
+/// A stored event as read by hand: every column as an owned Rust value.
+#[allow(dead_code)] // Read to be handed over, not looked at.
+struct RawRow {
+    sequence_number: i64,
+    id: [u8; 16],
+    category: String,
+    stream: String,
+    position: i64,
+    name: String,
+    tags: Option<String>,
+    payload: String,
+    metadata: String,
+    occurred_at: i64,
+    observed_at: i64,
+}
+
+impl RawRow {
+    fn decode(row: &eventblocks_sqlite::rusqlite::Row<'_>) -> BenchResult<Self> {
+        Ok(Self {
+            sequence_number: row.get(0)?,
+            id: row.get(1)?,
+            category: row.get(2)?,
+            stream: row.get(3)?,
+            position: row.get(4)?,
+            name: row.get(5)?,
+            tags: row.get(6)?,
+            payload: row.get(7)?,
+            metadata: row.get(8)?,
+            occurred_at: row.get(9)?,
+            observed_at: row.get(10)?,
+        })
+    }
 }
 
 #[async_trait]
@@ -223,17 +256,19 @@ impl Subject for RawSubject {
         let sql = format!(
             "SELECT {COLUMNS} FROM eventblocks_events
               WHERE category = ?1 AND stream = ?2 AND position > ?3
-              ORDER BY position LIMIT 1000"
+              ORDER BY position LIMIT {}",
+            PAGE + 1
         );
-        self.paged(sql, Some(stream.to_owned())).await
+        self.paged(&sql, Some(stream.to_owned())).await
     }
 
     async fn scan_log(&self) -> BenchResult<usize> {
         let sql = format!(
             "SELECT {COLUMNS} FROM eventblocks_events
-              WHERE sequence_number > ?1 ORDER BY sequence_number LIMIT 1000"
+              WHERE sequence_number > ?1 ORDER BY sequence_number LIMIT {}",
+            PAGE + 1
         );
-        self.paged(sql, None).await
+        self.paged(&sql, None).await
     }
 
     async fn latest(&self, stream: &str) -> BenchResult<()> {
@@ -247,7 +282,7 @@ impl Subject for RawSubject {
             ))?;
             let mut rows = statement.query(params![CATEGORY, stream])?;
             if let Some(row) = rows.next()? {
-                decode(row, true)?;
+                RawRow::decode(row)?;
             }
             BenchResult::Ok(())
         })

@@ -109,11 +109,14 @@ impl Json {
     ///
     /// # Errors
     /// [`Error::Corrupt`] if `text` is empty, which no JSON document is.
-    pub fn from_stored(text: String) -> Result<Self> {
+    ///
+    /// `text` may be borrowed (`&str`, copied once into the value) or owned.
+    pub fn from_stored(text: impl Into<Arc<str>>) -> Result<Self> {
+        let text = text.into();
         if text.trim().is_empty() {
             return Err(Error::corrupt("stored JSON is empty"));
         }
-        Ok(Self(Arc::from(text)))
+        Ok(Self(text))
     }
 
     /// The empty object `{}`, shared by every caller.
