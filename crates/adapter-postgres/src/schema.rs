@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         part: Part::Projections,
         sql: include_str!("../sql/migrations/0008_similarity.sql"),
     },
+    Migration {
+        version: 9,
+        name: "tag table",
+        part: Part::Events,
+        sql: include_str!("../sql/migrations/0009_tag_table.sql"),
+    },
 ];
 
 /// Applies every migration of the enabled parts that the schema lacks, in

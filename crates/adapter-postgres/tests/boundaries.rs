@@ -74,14 +74,19 @@ async fn write_in_flight(schema: &str, stream: &str, name: &str, tag: &str) -> (
         ],
     )
     .await;
+    // As the save function writes: the event, and its tag in the tag table.
     let row = client
         .query_one(
             &format!(
-                "INSERT INTO \"{schema}\".events
-                     (sequence_number, id, category, stream, position, name, payload, metadata,
-                      occurred_at, observed_at, tags)
-                 VALUES (\"{schema}\".events_allocate(1), gen_random_uuid(), 'slow', $1, 0, $2,
-                         '{{}}', '{{}}', now(), now(), ARRAY[$3])
+                "WITH inserted AS (
+                     INSERT INTO \"{schema}\".events
+                         (sequence_number, id, category, stream, position, name, payload,
+                          metadata, occurred_at, observed_at, tags)
+                     VALUES (\"{schema}\".events_allocate(1), gen_random_uuid(), 'slow', $1,
+                             0, $2, '{{}}', '{{}}', now(), now(), ARRAY[$3])
+                     RETURNING sequence_number, tags)
+                 INSERT INTO \"{schema}\".events_tags (tag, sequence_number)
+                 SELECT tags[1], sequence_number FROM inserted
                  RETURNING sequence_number"
             ),
             &[&stream, &name, &tag],

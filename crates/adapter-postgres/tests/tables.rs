@@ -41,6 +41,7 @@ async fn migrate_creates_the_tables_of_the_enabled_stores_only() {
         "events",
         "events_allocation",
         "events_migrations",
+        "events_tags",
         "events_tracking",
     ];
     if cfg!(feature = "checkpoints") {
