@@ -1,0 +1,247 @@
+//! Consistency-boundary scenarios, on any adapter through the facade:
+//! query-conditioned appends beside stream-conditioned ones in the same run,
+//! and boundary reads among a log of tagged events.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use eventblocks_core::{
+    EventStore, Head, Name, NewEvent, Query, QueryItem, QueryOptions, StreamIdentifier,
+    WriteCondition,
+};
+use futures::TryStreamExt;
+
+use crate::report::{Latency, Row, Stats};
+use crate::subject::{payload, BenchResult, CATEGORY};
+
+/// How many events of the filled log each course tag is on: a boundary read
+/// of one course returns this many.
+pub(crate) const PER_COURSE: usize = 100;
+
+/// Numbers the boundaries and streams of a process, so no two writers share one.
+static WRITERS: AtomicU64 = AtomicU64::new(0);
+
+/// The query of one course's boundary.
+pub(crate) fn course(course: usize) -> BenchResult<Query> {
+    Ok(Query::new().or(QueryItem::new().tags([format!("course:c{course}")])?))
+}
+
+fn event(tag: &str) -> BenchResult<NewEvent> {
+    let name = Name::new("event name", "student-enrolled")?;
+    Ok(NewEvent::with_json(name, payload()).tag(tag)?)
+}
+
+/// One writer's `calls` appends of one event, each to its own new stream
+/// (so the stream plays no part) under `NoneMatchAfter` of the writer's own
+/// boundary and the head just past its previous event: nothing else matches
+/// the boundary, so each append's condition holds, as a decision made on a
+/// fresh read of it would.
+async fn query_conditioned(store: EventStore, calls: usize) -> BenchResult<()> {
+    let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
+    let tag = format!("writer:{writer}-{}", uuid::Uuid::new_v4().simple());
+    let query = Query::new().or(QueryItem::new().tags([tag.as_str()])?);
+    let read = store.log().query(query.clone(), QueryOptions::new()).await?;
+    let mut head = read.head;
+    drop(read);
+    let store_id = store.adapter().store_id();
+    for call in 0..calls {
+        let stream = store.stream_of(StreamIdentifier::new(
+            CATEGORY,
+            format!("boundary-{writer}-{call}"),
+        )?);
+        let condition = WriteCondition::NoneMatchAfter(query.clone(), head);
+        let stored = stream.publish([event(&tag)?], condition).await?;
+        let last = stored.last().ok_or("a publish stored nothing")?;
+        head = Head::new(store_id, last.sequence_number + 1);
+    }
+    Ok(())
+}
+
+/// One writer's `calls` appends of one event to its own stream, each
+/// conditioned on the stream's last position.
+async fn stream_conditioned(store: EventStore, calls: usize) -> BenchResult<()> {
+    let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
+    let stream = store.stream(CATEGORY, &format!("positioned-{writer}"))?;
+    let tag = format!("writer:{writer}");
+    let mut last = None;
+    for _ in 0..calls {
+        let stored = stream
+            .publish([event(&tag)?], WriteCondition::PositionIs(last))
+            .await?;
+        last = stored.last().map(|event| event.position);
+    }
+    Ok(())
+}
+
+/// `writers` writers on disjoint boundaries appending one event per call with
+/// a query condition, next to as many appending with a stream condition,
+/// alternating run by run.
+pub(crate) async fn appends(
+    store: &EventStore,
+    label: &str,
+    writers: usize,
+    calls: usize,
+    runs: usize,
+) -> BenchResult<Row> {
+    let (mut query_rates, mut stream_rates) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for query in [true, false] {
+            let started = Instant::now();
+            let tasks = (0..writers).map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if query {
+                        query_conditioned(store, calls).await
+                    } else {
+                        stream_conditioned(store, calls).await
+                    }
+                })
+            });
+            for task in futures::future::join_all(tasks).await {
+                task??;
+            }
+            let rate = (writers * calls) as f64 / started.elapsed().as_secs_f64();
+            if query {
+                query_rates.push(rate);
+            } else {
+                stream_rates.push(rate);
+            }
+        }
+    }
+    let writers_name = match writers {
+        1 => "1 writer".to_owned(),
+        _ => format!("{writers} writers"),
+    };
+    Ok(Row::new(
+        &format!("query-cond. append 1/call, {writers_name}"),
+        "events/s",
+        Stats::new(label, query_rates),
+        vec![Stats::new("stream-conditioned", stream_rates)],
+    )
+    .with_note("raw column: stream-conditioned append"))
+}
+
+/// Fills the log with `events` tagged events in publishes of 1000: event `i`
+/// carries `course:c<i mod courses>` and `student:s<i>`, so each course is on
+/// [`PER_COURSE`] events spread over the whole log.
+pub(crate) async fn fill(store: &EventStore, events: usize) -> BenchResult<usize> {
+    let courses = events / PER_COURSE;
+    let name = Name::new("event name", "student-enrolled")?;
+    let payload = payload();
+    for batch in 0..events / 1000 {
+        let stream = store.stream(CATEGORY, &format!("enrolments-{batch}"))?;
+        let enrolments = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| {
+                NewEvent::with_json(name.clone(), payload.clone())
+                    .tags([format!("course:c{}", i % courses), format!("student:s{i}")])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        stream
+            .publish(enrolments, WriteCondition::NoCondition)
+            .await?;
+    }
+    Ok(courses)
+}
+
+/// Times `samples` calls of `call(i)` (each returning how many events it
+/// handled, checked against `expected` when given): calls per second over
+/// `runs` runs, and the latency of every call.
+pub(crate) async fn timed<F, Fut>(
+    label: &str,
+    runs: usize,
+    samples: usize,
+    expected: Option<usize>,
+    mut call: F,
+) -> BenchResult<(Stats, Option<Latency>)>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = BenchResult<usize>>,
+{
+    let (mut rates, mut latencies) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let started = Instant::now();
+        for sample in 0..samples {
+            let at = Instant::now();
+            let handled = call(run * samples + sample).await?;
+            latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+            if let Some(expected) = expected {
+                if handled != expected {
+                    return Err(format!("{label}: {handled} events, not {expected}").into());
+                }
+            }
+        }
+        rates.push(samples as f64 / started.elapsed().as_secs_f64());
+    }
+    Ok((Stats::new(label, rates), Latency::of(latencies)))
+}
+
+/// A course picked evenly over the courses by sample number.
+pub(crate) fn pick(sample: usize, courses: usize) -> usize {
+    (sample * 7919) % courses
+}
+
+/// Boundary reads of one course ([`PER_COURSE`] events) among the filled log.
+pub(crate) async fn reads(
+    store: &EventStore,
+    label: &str,
+    courses: usize,
+    runs: usize,
+    samples: usize,
+) -> BenchResult<Row> {
+    let (stats, latency) = timed(label, runs, samples, Some(PER_COURSE), |sample| {
+        let store = store.clone();
+        async move {
+            let read = store
+                .log()
+                .query(course(pick(sample, courses))?, QueryOptions::new())
+                .await?;
+            let events: Vec<_> = read.events.try_collect().await?;
+            Ok(events.len())
+        }
+    })
+    .await?;
+    let events = courses * PER_COURSE;
+    Ok(Row::new(
+        &format!("boundary read {PER_COURSE} of {events}"),
+        "reads/s",
+        stats,
+        vec![],
+    )
+    .with_latency(latency))
+}
+
+/// Query-conditioned appends of one event to a course boundary among the
+/// filled log, with the head of a read of it: the condition check among
+/// many events, end to end.
+pub(crate) async fn checked_appends(
+    store: &EventStore,
+    label: &str,
+    courses: usize,
+    runs: usize,
+    samples: usize,
+) -> BenchResult<Row> {
+    let (stats, latency) = timed(label, runs, samples, None, |sample| {
+        let store = store.clone();
+        async move {
+            let course = pick(sample, courses);
+            let query = self::course(course)?;
+            let head = store.log().query(query.clone(), QueryOptions::new().limit(1)).await?.head;
+            let stream = store.stream(CATEGORY, &format!("checked-{}", uuid::Uuid::new_v4()))?;
+            let tag = format!("course:c{course}");
+            stream
+                .publish([event(&tag)?], WriteCondition::NoneMatchAfter(query, head))
+                .await?;
+            Ok(1)
+        }
+    })
+    .await?;
+    let events = courses * PER_COURSE;
+    Ok(Row::new(
+        &format!("read + query-cond. append, {events}"),
+        "calls/s",
+        stats,
+        vec![],
+    )
+    .with_latency(latency))
+}
