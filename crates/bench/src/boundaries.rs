@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use eventblocks_core::{
-    EventStore, Head, Name, NewEvent, Query, QueryItem, QueryOptions, StreamIdentifier,
-    WriteCondition,
+    EventStore, Head, Json, Name, NewEvent, Query, QueryItem, QueryOptions, Tag, WriteCondition,
 };
 use futures::TryStreamExt;
 
@@ -27,47 +26,59 @@ pub(crate) fn course(course: usize) -> BenchResult<Query> {
     Ok(Query::new().or(QueryItem::new().tags([format!("course:c{course}")])?))
 }
 
-fn event(tag: &str) -> BenchResult<NewEvent> {
-    let name = Name::new("event name", "student-enrolled")?;
-    Ok(NewEvent::with_json(name, payload()).tag(tag)?)
+/// Makes the events the scenarios publish: one name and payload, built once.
+#[derive(Clone)]
+struct Events {
+    name: Name,
+    payload: Json,
 }
 
-/// One writer's `calls` appends of one event, each to its own new stream
-/// (so the stream plays no part) under `NoneMatchAfter` of the writer's own
-/// boundary and the head just past its previous event: nothing else matches
-/// the boundary, so each append's condition holds, as a decision made on a
-/// fresh read of it would.
-async fn query_conditioned(store: EventStore, calls: usize) -> BenchResult<()> {
+impl Events {
+    fn new() -> BenchResult<Self> {
+        Ok(Self {
+            name: Name::new("event name", "student-enrolled")?,
+            payload: payload(),
+        })
+    }
+
+    fn tagged(&self, tag: &Tag) -> NewEvent {
+        NewEvent::with_json(self.name.clone(), self.payload.clone()).with_tag(tag.clone())
+    }
+}
+
+/// One writer's `calls` appends of one event to its own stream under
+/// `NoneMatchAfter` of the writer's own boundary (a tag of its own) and the
+/// head just past its previous event: nothing else matches the boundary, so
+/// each append's condition holds, as a decision made on a fresh read of it
+/// would. The stream plays no part in the condition.
+async fn query_conditioned(store: EventStore, events: Events, calls: usize) -> BenchResult<()> {
     let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
-    let tag = format!("writer:{writer}-{}", uuid::Uuid::new_v4().simple());
+    let tag = Tag::new(format!("writer:{writer}-{}", uuid::Uuid::new_v4().simple()))?;
     let query = Query::new().or(QueryItem::new().tags([tag.as_str()])?);
     let read = store.log().query(query.clone(), QueryOptions::new()).await?;
     let mut head = read.head;
     drop(read);
     let store_id = store.adapter().store_id();
-    for call in 0..calls {
-        let stream = store.stream_of(StreamIdentifier::new(
-            CATEGORY,
-            format!("boundary-{writer}-{call}"),
-        )?);
+    let stream = store.stream(CATEGORY, &format!("boundary-{writer}"))?;
+    for _ in 0..calls {
         let condition = WriteCondition::NoneMatchAfter(query.clone(), head);
-        let stored = stream.publish([event(&tag)?], condition).await?;
+        let stored = stream.publish([events.tagged(&tag)], condition).await?;
         let last = stored.last().ok_or("a publish stored nothing")?;
         head = Head::new(store_id, last.sequence_number + 1);
     }
     Ok(())
 }
 
-/// One writer's `calls` appends of one event to its own stream, each
-/// conditioned on the stream's last position.
-async fn stream_conditioned(store: EventStore, calls: usize) -> BenchResult<()> {
+/// One writer's `calls` appends of one event (tagged alike) to its own
+/// stream, each conditioned on the stream's last position.
+async fn stream_conditioned(store: EventStore, events: Events, calls: usize) -> BenchResult<()> {
     let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
     let stream = store.stream(CATEGORY, &format!("positioned-{writer}"))?;
-    let tag = format!("writer:{writer}");
+    let tag = Tag::new(format!("writer:{writer}-{}", uuid::Uuid::new_v4().simple()))?;
     let mut last = None;
     for _ in 0..calls {
         let stored = stream
-            .publish([event(&tag)?], WriteCondition::PositionIs(last))
+            .publish([events.tagged(&tag)], WriteCondition::PositionIs(last))
             .await?;
         last = stored.last().map(|event| event.position);
     }
@@ -84,17 +95,18 @@ pub(crate) async fn appends(
     calls: usize,
     runs: usize,
 ) -> BenchResult<Row> {
+    let events = Events::new()?;
     let (mut query_rates, mut stream_rates) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         for query in [true, false] {
             let started = Instant::now();
             let tasks = (0..writers).map(|_| {
-                let store = store.clone();
+                let (store, events) = (store.clone(), events.clone());
                 tokio::spawn(async move {
                     if query {
-                        query_conditioned(store, calls).await
+                        query_conditioned(store, events, calls).await
                     } else {
-                        stream_conditioned(store, calls).await
+                        stream_conditioned(store, events, calls).await
                     }
                 })
             });
@@ -221,16 +233,17 @@ pub(crate) async fn checked_appends(
     runs: usize,
     samples: usize,
 ) -> BenchResult<Row> {
+    let events = Events::new()?;
     let (stats, latency) = timed(label, runs, samples, None, |sample| {
-        let store = store.clone();
+        let (store, events) = (store.clone(), events.clone());
         async move {
             let course = pick(sample, courses);
             let query = self::course(course)?;
             let head = store.log().query(query.clone(), QueryOptions::new().limit(1)).await?.head;
             let stream = store.stream(CATEGORY, &format!("checked-{}", uuid::Uuid::new_v4()))?;
-            let tag = format!("course:c{course}");
+            let tag = Tag::new(format!("course:c{course}"))?;
             stream
-                .publish([event(&tag)?], WriteCondition::NoneMatchAfter(query, head))
+                .publish([events.tagged(&tag)], WriteCondition::NoneMatchAfter(query, head))
                 .await?;
             Ok(1)
         }

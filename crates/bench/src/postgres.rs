@@ -366,16 +366,21 @@ async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Ve
     let client = pool.get().await?;
     client
         .batch_execute(&format!(
-            "ANALYZE {SCHEMA}.events; ANALYZE {SCHEMA}.events_tags;
-             DROP SCHEMA IF EXISTS {GIN_SCHEMA} CASCADE;
+            "DROP SCHEMA IF EXISTS {GIN_SCHEMA} CASCADE;
              CREATE SCHEMA {GIN_SCHEMA};
              CREATE TABLE {GIN_SCHEMA}.events AS SELECT * FROM {SCHEMA}.events;
              ALTER TABLE {GIN_SCHEMA}.events ADD PRIMARY KEY (sequence_number);
-             CREATE INDEX ON {GIN_SCHEMA}.events USING gin (tags) WITH (fastupdate = off);
-             VACUUM ANALYZE {GIN_SCHEMA}.events;
-             VACUUM ANALYZE {SCHEMA}.events; VACUUM ANALYZE {SCHEMA}.events_tags"
+             CREATE INDEX ON {GIN_SCHEMA}.events USING gin (tags) WITH (fastupdate = off)"
         ))
         .await?;
+    for table in [
+        format!("{GIN_SCHEMA}.events"),
+        format!("{SCHEMA}.events"),
+        format!("{SCHEMA}.events_tags"),
+    ] {
+        // One statement per call: VACUUM cannot run in a transaction.
+        client.batch_execute(&format!("VACUUM ANALYZE {table}")).await?;
+    }
     let samples = if options.quick { 200 } else { 1000 };
     let runs = sizes.runs;
     rows.push(boundaries::reads(store, "eventblocks", courses, runs, samples).await?);
