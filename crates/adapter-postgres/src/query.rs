@@ -11,8 +11,7 @@
 use std::sync::Arc;
 
 use eventblocks_core::{
-    Direction, Error, EventSourceIdentifier, Head, QueryRead, QueryRequest, Result,
-    StoredEvent,
+    Direction, Error, EventSourceIdentifier, Head, QueryRead, QueryRequest, Result, StoredEvent,
 };
 use futures::{stream, StreamExt, TryStreamExt};
 
@@ -223,8 +222,10 @@ impl Cursor {
                 ));
             } else {
                 for name in names {
-                    let mut terms: Vec<String> =
-                        window.iter().map(|term| term.replace("{e}", "x.")).collect();
+                    let mut terms: Vec<String> = window
+                        .iter()
+                        .map(|term| term.replace("{e}", "x."))
+                        .collect();
                     terms.push(format!("x.name = {}", sql.bind(name)));
                     branches.push(format!(
                         "(SELECT x.sequence_number FROM {events} x WHERE {} \

@@ -55,7 +55,10 @@ async fn query_conditioned(store: EventStore, events: Events, calls: usize) -> B
     let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
     let tag = Tag::new(format!("writer:{writer}-{}", uuid::Uuid::new_v4().simple()))?;
     let query = Query::new().or(QueryItem::new().tags([tag.as_str()])?);
-    let read = store.log().query(query.clone(), QueryOptions::new()).await?;
+    let read = store
+        .log()
+        .query(query.clone(), QueryOptions::new())
+        .await?;
     let mut head = read.head;
     drop(read);
     let store_id = store.adapter().store_id();
@@ -239,11 +242,18 @@ pub(crate) async fn checked_appends(
         async move {
             let course = pick(sample, courses);
             let query = self::course(course)?;
-            let head = store.log().query(query.clone(), QueryOptions::new().limit(1)).await?.head;
+            let head = store
+                .log()
+                .query(query.clone(), QueryOptions::new().limit(1))
+                .await?
+                .head;
             let stream = store.stream(CATEGORY, &format!("checked-{}", uuid::Uuid::new_v4()))?;
             let tag = Tag::new(format!("course:c{course}"))?;
             stream
-                .publish([events.tagged(&tag)], WriteCondition::NoneMatchAfter(query, head))
+                .publish(
+                    [events.tagged(&tag)],
+                    WriteCondition::NoneMatchAfter(query, head),
+                )
                 .await?;
             Ok(1)
         }

@@ -379,7 +379,9 @@ async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Ve
         format!("{SCHEMA}.events_tags"),
     ] {
         // One statement per call: VACUUM cannot run in a transaction.
-        client.batch_execute(&format!("VACUUM ANALYZE {table}")).await?;
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await?;
     }
     let samples = if options.quick { 200 } else { 1000 };
     let runs = sizes.runs;
@@ -387,7 +389,10 @@ async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Ve
     let layouts = Layouts::new(pool).await?;
     let events = courses * boundaries::PER_COURSE;
     let end = client
-        .query_one(&format!("SELECT max(sequence_number) + 1 FROM {SCHEMA}.events"), &[])
+        .query_one(
+            &format!("SELECT max(sequence_number) + 1 FROM {SCHEMA}.events"),
+            &[],
+        )
         .await?
         .get::<_, i64>(0);
     for layout in [Layout::TagTable, Layout::Gin] {
@@ -507,7 +512,10 @@ impl Layouts {
             ),
         };
         let statement = self.client.prepare_cached(&sql).await?;
-        let row = self.client.query_one(&statement, &[&frontier, &tag]).await?;
+        let row = self
+            .client
+            .query_one(&statement, &[&frontier, &tag])
+            .await?;
         let found: Option<i64> = row.try_get(0)?;
         Ok(usize::from(found.is_some()))
     }

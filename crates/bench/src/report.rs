@@ -122,11 +122,9 @@ pub(crate) fn print_table(rows: &[Row]) {
         };
         let (raw, raw_ratio) = baseline(0);
         let (lock, lock_ratio) = baseline(1);
-        let latency = row
-            .latency_ms
-            .map_or("-".to_owned(), |l| {
-                format!("{} / {}", format_ms(l.p50), format_ms(l.p99))
-            });
+        let latency = row.latency_ms.map_or("-".to_owned(), |l| {
+            format!("{} / {}", format_ms(l.p50), format_ms(l.p99))
+        });
         println!(
             "{:<34} {:>14} {:>14} {:>7} {:>14} {:>7} {:>16}  {}{}",
             row.scenario,

@@ -36,7 +36,7 @@ impl Expected {
             .writes()
             .iter()
             .map(|write| match &write.condition {
-                WriteCondition::NoCondition => Some(ExpectedState::AnyState),
+                condition if !reads_the_stream(condition) => Some(ExpectedState::AnyState),
                 condition => condition
                     .likely_state()
                     .map(|state| ExpectedState::Last(state.last_position)),
@@ -60,6 +60,22 @@ impl Expected {
     }
 }
 
+/// Whether `condition` depends on its stream's state: a condition made only
+/// of query leaves holds or not whatever the stream holds, so its write is
+/// made in any state (and the position it takes is still read under the
+/// stream's lock).
+fn reads_the_stream(condition: &WriteCondition) -> bool {
+    match condition {
+        WriteCondition::NoCondition
+        | WriteCondition::NoneMatchAfter(..)
+        | WriteCondition::NoneMatch(_) => false,
+        WriteCondition::And(left, right) | WriteCondition::Or(left, right) => {
+            reads_the_stream(left) || reads_the_stream(right)
+        }
+        _ => true,
+    }
+}
+
 /// The query checks as the save function reads them (see `find_probing` in
 /// the migrations): flat arrays, frontiers in sequence numbers.
 #[derive(Debug, Default)]
@@ -79,15 +95,19 @@ impl<'a> Checks<'a> {
         let mut flat = Self::default();
         for (index, check) in (1i32..).zip(checks) {
             // Heads beyond i64 are refused before a save is planned.
-            let frontier = check.after.map(|head| i64::try_from(head.frontier()).unwrap_or(i64::MAX));
+            let frontier = check
+                .after
+                .map(|head| i64::try_from(head.frontier()).unwrap_or(i64::MAX));
             flat.frontiers.push(frontier);
             if check.query.items().is_empty() {
                 // Matches every event: one item with neither tags nor names.
                 flat.item(index);
             }
             for item in check.query.items() {
-                flat.tags.extend(item.tag_set().iter().map(|tag| tag.as_str()));
-                flat.names.extend(item.name_set().iter().map(|name| name.as_str()));
+                flat.tags
+                    .extend(item.tag_set().iter().map(|tag| tag.as_str()));
+                flat.names
+                    .extend(item.name_set().iter().map(|name| name.as_str()));
                 flat.item(index);
             }
         }
@@ -279,5 +299,18 @@ mod tests {
         assert_eq!(guess(either), last(Some(2)));
         let never = WriteCondition::StreamIsEmpty & WriteCondition::PositionIs(Some(0));
         assert_eq!(guess(never), None, "no state meets it");
+        let course = eventblocks_core::Query::new().or(eventblocks_core::QueryItem::new()
+            .tags(["course:c1"])
+            .unwrap());
+        let boundary = WriteCondition::NoneMatch(course.clone());
+        assert_eq!(
+            guess(boundary.clone()),
+            Some(vec![ExpectedState::AnyState]),
+            "a query condition holds in any stream state"
+        );
+        assert_eq!(
+            guess(boundary & WriteCondition::PositionIs(Some(1))),
+            last(Some(1))
+        );
     }
 }
