@@ -35,6 +35,10 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
         .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".to_owned());
     let pool = pool(&url, 40)?;
     let mut rows = Vec::new();
+    let boundary_rows = options.wants("query-cond. append") || options.wants("boundary read");
+    if boundary_rows && !wants_classic(options) {
+        return boundaries(&pool, &url, options).await;
+    }
 
     let (adapter, raw, locked) = fresh(&pool, &url).await?;
     let appends = Bench::new(vec![adapter.clone(), raw.clone(), locked], sizes);
@@ -73,10 +77,31 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     if options.wants("search") {
         rows.push(projection_search(&pool, &adapter_of(&pool)?, options).await?);
     }
-    if options.wants("query-cond. append") || options.wants("boundary read") {
+    if boundary_rows {
         rows.extend(boundaries(&pool, &url, options).await?);
     }
     Ok(rows)
+}
+
+/// Whether any scenario on the shared bench schema is wanted (the boundary
+/// scenarios have a schema of their own).
+fn wants_classic(options: &Options) -> bool {
+    let appends = [(1, 1, false), (8, 1, false), (32, 1, false), (1, 1, true)]
+        .into_iter()
+        .chain([(1, 100, false), (1, 1000, false)])
+        .map(|(writers, batch, conditional)| append_name(writers, batch, conditional));
+    let others = [
+        "read stream",
+        "latest",
+        "scan log",
+        "subscription",
+        "projection fold",
+        "live",
+        "search",
+    ];
+    appends
+        .chain(others.map(str::to_owned))
+        .any(|name| options.wants(&name))
 }
 
 fn adapter_of(pool: &Pool) -> BenchResult<PostgresAdapter> {
@@ -169,13 +194,22 @@ async fn fresh(
     pool: &Pool,
     url: &str,
 ) -> BenchResult<(Arc<StoreSubject>, Arc<dyn Subject>, Arc<dyn Subject>)> {
+    fresh_in(pool, url, SCHEMA).await
+}
+
+/// As [`fresh`], in `schema` (the raw subjects write to [`SCHEMA`]).
+async fn fresh_in(
+    pool: &Pool,
+    url: &str,
+    schema: &str,
+) -> BenchResult<(Arc<StoreSubject>, Arc<dyn Subject>, Arc<dyn Subject>)> {
     pool.get()
         .await?
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .await?;
     let adapter = PostgresAdapter::builder()
         .pool(pool.clone())
-        .schema(SCHEMA)
+        .schema(schema)
         .notifications_url(url)
         .build()?;
     adapter.migrate().await?;
@@ -337,13 +371,16 @@ impl Subject for RawSubject {
 /// with the `text[]` column under a GIN index and no tag table.
 const GIN_SCHEMA: &str = "eventblocks_bench_gin";
 
+/// The schema of the boundary scenarios.
+const BOUNDARY_SCHEMA: &str = "eventblocks_bench_boundaries";
+
 /// The consistency-boundary scenarios: query- and stream-conditioned appends
 /// on a fresh schema, then reads and checks among a log of tagged events, on
 /// the adapter and by hand on both tag layouts.
 async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Vec<Row>> {
     let sizes = sizes(options);
     let mut rows = Vec::new();
-    let (adapter, _, _) = fresh(pool, url).await?;
+    let (adapter, _, _) = fresh_in(pool, url, BOUNDARY_SCHEMA).await?;
     let appends = if options.wants("query-cond. append") {
         vec![
             (1, sizes.single_appends),
@@ -360,7 +397,7 @@ async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Ve
     if !options.wants("boundary read") {
         return Ok(rows);
     }
-    let (adapter, _, _) = fresh(pool, url).await?;
+    let (adapter, _, _) = fresh_in(pool, url, BOUNDARY_SCHEMA).await?;
     let store = adapter.store();
     let courses = boundaries::fill(store, sizes.log_events).await?;
     let client = pool.get().await?;
@@ -368,15 +405,15 @@ async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Ve
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {GIN_SCHEMA} CASCADE;
              CREATE SCHEMA {GIN_SCHEMA};
-             CREATE TABLE {GIN_SCHEMA}.events AS SELECT * FROM {SCHEMA}.events;
+             CREATE TABLE {GIN_SCHEMA}.events AS SELECT * FROM {BOUNDARY_SCHEMA}.events;
              ALTER TABLE {GIN_SCHEMA}.events ADD PRIMARY KEY (sequence_number);
              CREATE INDEX ON {GIN_SCHEMA}.events USING gin (tags) WITH (fastupdate = off)"
         ))
         .await?;
     for table in [
         format!("{GIN_SCHEMA}.events"),
-        format!("{SCHEMA}.events"),
-        format!("{SCHEMA}.events_tags"),
+        format!("{BOUNDARY_SCHEMA}.events"),
+        format!("{BOUNDARY_SCHEMA}.events_tags"),
     ] {
         // One statement per call: VACUUM cannot run in a transaction.
         client
@@ -390,7 +427,7 @@ async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Ve
     let events = courses * boundaries::PER_COURSE;
     let end = client
         .query_one(
-            &format!("SELECT max(sequence_number) + 1 FROM {SCHEMA}.events"),
+            &format!("SELECT max(sequence_number) + 1 FROM {BOUNDARY_SCHEMA}.events"),
             &[],
         )
         .await?
@@ -470,10 +507,10 @@ impl Layouts {
     async fn read(&self, layout: Layout, tag: String) -> BenchResult<usize> {
         let sql = match layout {
             Layout::TagTable => format!(
-                "SELECT {COLUMNS}, tags FROM {SCHEMA}.events
+                "SELECT {COLUMNS}, tags FROM {BOUNDARY_SCHEMA}.events
                   WHERE sequence_number < $1
                     AND sequence_number IN (
-                        (SELECT t.sequence_number FROM {SCHEMA}.events_tags t, {SCHEMA}.events x
+                        (SELECT t.sequence_number FROM {BOUNDARY_SCHEMA}.events_tags t, {BOUNDARY_SCHEMA}.events x
                           WHERE t.sequence_number < $1 AND x.sequence_number < $1 AND t.tag = $2
                             AND t.sequence_number = x.sequence_number AND x.tags @> $3::text[]
                           ORDER BY t.sequence_number LIMIT 1000))
@@ -503,7 +540,7 @@ impl Layouts {
     async fn check(&self, layout: Layout, frontier: i64, tag: String) -> BenchResult<usize> {
         let sql = match layout {
             Layout::TagTable => format!(
-                "SELECT ({SCHEMA}.events_find_probing(ARRAY[$1::bigint], ARRAY[1], ARRAY[1],
+                "SELECT ({BOUNDARY_SCHEMA}.events_find_probing(ARRAY[$1::bigint], ARRAY[1], ARRAY[1],
                                                      ARRAY[0], ARRAY[$2::text], ARRAY[]::text[]))[1]"
             ),
             Layout::Gin => format!(
