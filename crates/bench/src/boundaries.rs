@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use eventblocks_core::{
     EventStore, Head, Json, Name, NewEvent, Query, QueryItem, QueryOptions, Tag, WriteCondition,
@@ -88,9 +88,16 @@ async fn stream_conditioned(store: EventStore, events: Events, calls: usize) -> 
     Ok(())
 }
 
+/// How many slices each run of the append scenarios is cut into, the two
+/// kinds of append alternating slice by slice, so that load from elsewhere on
+/// a shared machine falls on both alike.
+const SLICES: usize = 10;
+
 /// `writers` writers on disjoint boundaries appending one event per call with
 /// a query condition, next to as many appending with a stream condition,
-/// alternating run by run.
+/// alternating slice by slice. Each slice starts new writers: a
+/// query-conditioned writer first reads its boundary, and that read is timed
+/// with its appends.
 pub(crate) async fn appends(
     store: &EventStore,
     label: &str,
@@ -100,29 +107,31 @@ pub(crate) async fn appends(
 ) -> BenchResult<Row> {
     let events = Events::new()?;
     let (mut query_rates, mut stream_rates) = (Vec::new(), Vec::new());
+    let calls = (calls / SLICES).max(1);
     for _ in 0..runs {
-        for query in [true, false] {
-            let started = Instant::now();
-            let tasks = (0..writers).map(|_| {
-                let (store, events) = (store.clone(), events.clone());
-                tokio::spawn(async move {
-                    if query {
-                        query_conditioned(store, events, calls).await
-                    } else {
-                        stream_conditioned(store, events, calls).await
-                    }
-                })
-            });
-            for task in futures::future::join_all(tasks).await {
-                task??;
-            }
-            let rate = (writers * calls) as f64 / started.elapsed().as_secs_f64();
-            if query {
-                query_rates.push(rate);
-            } else {
-                stream_rates.push(rate);
+        let mut elapsed = [0.0, 0.0];
+        for _ in 0..SLICES {
+            for query in [true, false] {
+                let started = Instant::now();
+                let tasks = (0..writers).map(|_| {
+                    let (store, events) = (store.clone(), events.clone());
+                    tokio::spawn(async move {
+                        if query {
+                            query_conditioned(store, events, calls).await
+                        } else {
+                            stream_conditioned(store, events, calls).await
+                        }
+                    })
+                });
+                for task in futures::future::join_all(tasks).await {
+                    task??;
+                }
+                elapsed[usize::from(!query)] += started.elapsed().as_secs_f64();
             }
         }
+        let appended = (writers * calls * SLICES) as f64;
+        query_rates.push(appended / elapsed[0]);
+        stream_rates.push(appended / elapsed[1]);
     }
     let writers_name = match writers {
         1 => "1 writer".to_owned(),
@@ -159,9 +168,13 @@ pub(crate) async fn fill(store: &EventStore, events: usize) -> BenchResult<usize
     Ok(courses)
 }
 
-/// Times `samples` calls of `call(i)` (each returning how many events it
-/// handled, checked against `expected` when given): calls per second over
-/// `runs` runs, and the latency of every call.
+/// The longest a run of [`timed`] goes on: a slow baseline stops early.
+const RUN_BUDGET: Duration = Duration::from_secs(10);
+
+/// Times up to `samples` calls of `call(i)` a run (fewer if the run reaches
+/// [`RUN_BUDGET`]), each returning how many events it handled, checked
+/// against `expected` when given: calls per second over `runs` runs, and the
+/// latency of every call.
 pub(crate) async fn timed<F, Fut>(
     label: &str,
     runs: usize,
@@ -176,7 +189,12 @@ where
     let (mut rates, mut latencies) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let started = Instant::now();
+        let mut calls = 0;
         for sample in 0..samples {
+            if started.elapsed() > RUN_BUDGET {
+                break;
+            }
+            calls += 1;
             let at = Instant::now();
             let handled = call(run * samples + sample).await?;
             latencies.push(at.elapsed().as_secs_f64() * 1000.0);
@@ -186,7 +204,7 @@ where
                 }
             }
         }
-        rates.push(samples as f64 / started.elapsed().as_secs_f64());
+        rates.push(calls as f64 / started.elapsed().as_secs_f64());
     }
     Ok((Stats::new(label, rates), Latency::of(latencies)))
 }
