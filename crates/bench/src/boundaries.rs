@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use eventblocks_core::{
-    EventStore, Head, Json, Name, NewEvent, Query, QueryItem, QueryOptions, Tag, WriteCondition,
+    EventStore, Head, Json, Name, NewEvent, Query, QueryItem, QueryOptions, StreamHandle, Tag,
+    WriteCondition,
 };
 use futures::TryStreamExt;
 
@@ -46,28 +47,59 @@ impl Events {
     }
 }
 
+/// A writer on a boundary of its own (a tag no other writer uses), with the
+/// head of a read of it.
+struct BoundaryWriter {
+    tag: Tag,
+    query: Query,
+    head: Head,
+    stream: StreamHandle,
+}
+
+impl BoundaryWriter {
+    /// Reads the new writer's boundary (untimed: a read waits until every
+    /// transaction older than its snapshot has finished, however long other
+    /// clients of a shared server keep theirs open).
+    async fn new(store: &EventStore) -> BenchResult<Self> {
+        let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
+        let tag = Tag::new(format!("writer:{writer}-{}", uuid::Uuid::new_v4().simple()))?;
+        let query = Query::new().or(QueryItem::new().tags([tag.as_str()])?);
+        let read = store
+            .log()
+            .query(query.clone(), QueryOptions::new())
+            .await?;
+        let head = read.head;
+        drop(read);
+        let stream = store.stream(CATEGORY, &format!("boundary-{writer}"))?;
+        Ok(Self {
+            tag,
+            query,
+            head,
+            stream,
+        })
+    }
+}
+
 /// One writer's `calls` appends of one event to its own stream under
-/// `NoneMatchAfter` of the writer's own boundary (a tag of its own) and the
-/// head just past its previous event: nothing else matches the boundary, so
-/// each append's condition holds, as a decision made on a fresh read of it
-/// would. The stream plays no part in the condition.
-async fn query_conditioned(store: EventStore, events: Events, calls: usize) -> BenchResult<()> {
-    let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
-    let tag = Tag::new(format!("writer:{writer}-{}", uuid::Uuid::new_v4().simple()))?;
-    let query = Query::new().or(QueryItem::new().tags([tag.as_str()])?);
-    let read = store
-        .log()
-        .query(query.clone(), QueryOptions::new())
-        .await?;
-    let mut head = read.head;
-    drop(read);
+/// `NoneMatchAfter` of the writer's own boundary and the head just past its
+/// previous event: nothing else matches the boundary, so each append's
+/// condition holds, as a decision made on a fresh read of it would. The
+/// stream plays no part in the condition.
+async fn query_conditioned(
+    store: EventStore,
+    events: Events,
+    mut writer: BoundaryWriter,
+    calls: usize,
+) -> BenchResult<()> {
     let store_id = store.adapter().store_id();
-    let stream = store.stream(CATEGORY, &format!("boundary-{writer}"))?;
     for _ in 0..calls {
-        let condition = WriteCondition::NoneMatchAfter(query.clone(), head);
-        let stored = stream.publish([events.tagged(&tag)], condition).await?;
+        let condition = WriteCondition::NoneMatchAfter(writer.query.clone(), writer.head);
+        let stored = writer
+            .stream
+            .publish([events.tagged(&writer.tag)], condition)
+            .await?;
         let last = stored.last().ok_or("a publish stored nothing")?;
-        head = Head::new(store_id, last.sequence_number + 1);
+        writer.head = Head::new(store_id, last.sequence_number + 1);
     }
     Ok(())
 }
@@ -95,9 +127,8 @@ const SLICES: usize = 10;
 
 /// `writers` writers on disjoint boundaries appending one event per call with
 /// a query condition, next to as many appending with a stream condition,
-/// alternating slice by slice. Each slice starts new writers: a
-/// query-conditioned writer first reads its boundary, and that read is timed
-/// with its appends.
+/// alternating slice by slice. Each slice starts new writers; a
+/// query-conditioned writer's first read of its boundary is not timed.
 pub(crate) async fn appends(
     store: &EventStore,
     label: &str,
@@ -112,14 +143,21 @@ pub(crate) async fn appends(
         let mut elapsed = [0.0, 0.0];
         for _ in 0..SLICES {
             for query in [true, false] {
+                let mut boundary_writers = Vec::new();
+                if query {
+                    for _ in 0..writers {
+                        boundary_writers.push(Some(BoundaryWriter::new(store).await?));
+                    }
+                } else {
+                    boundary_writers.resize_with(writers, || None);
+                }
                 let started = Instant::now();
-                let tasks = (0..writers).map(|_| {
+                let tasks = boundary_writers.into_iter().map(|writer| {
                     let (store, events) = (store.clone(), events.clone());
                     tokio::spawn(async move {
-                        if query {
-                            query_conditioned(store, events, calls).await
-                        } else {
-                            stream_conditioned(store, events, calls).await
+                        match writer {
+                            Some(writer) => query_conditioned(store, events, writer, calls).await,
+                            None => stream_conditioned(store, events, calls).await,
                         }
                     })
                 });
