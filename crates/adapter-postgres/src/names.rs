@@ -118,7 +118,7 @@ impl Names {
             ("{tags_key}", self.local("_tags_pkey")),
             ("{find_probing}", self.qualified("_find_probing")),
             ("{flat_checks}", self.qualified("_flat_checks")),
-            ("{publish}", self.qualified("_publish")),
+            ("{save_with_tags}", self.qualified("_save_with_tags")),
             ("{tracking}", self.qualified("_tracking")),
             ("{tracking_key}", self.local("_tracking_pkey")),
             ("{find_matches}", self.qualified("_find_matches")),

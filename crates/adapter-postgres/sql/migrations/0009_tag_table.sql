@@ -95,7 +95,7 @@ $$;
 -- A whole save in one statement, as `{save_tagged}` (see migration 7), with
 -- the query checks as `{find_probing}` takes them, and a row in the tag table
 -- for each tag of each event, inserted with the events.
-CREATE OR REPLACE FUNCTION {publish}(
+CREATE OR REPLACE FUNCTION {save_with_tags}(
     lock_keys text[], stream_categories text[], stream_names text[],
     expected_last bigint[], any_state boolean[],
     event_streams integer[], event_offsets bigint[], event_ids uuid[], event_names text[],
@@ -239,7 +239,7 @@ RETURNS TABLE (first_sequence_number bigint, last_positions bigint[], found bigi
 LANGUAGE sql AS $$
     SELECT saved.*
       FROM {flat_checks}(checks) f,
-           {publish}(lock_keys, stream_categories, stream_names, expected_last, any_state,
+           {save_with_tags}(lock_keys, stream_categories, stream_names, expected_last, any_state,
                      event_streams, event_offsets, event_ids, event_names, event_payloads,
                      event_metadata, event_occurred_at, event_observed_at, event_tags,
                      f.check_frontiers, f.item_checks, f.item_tag_ends, f.item_name_ends,

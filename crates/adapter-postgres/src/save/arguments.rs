@@ -1,4 +1,4 @@
-//! The arguments of the save function (`{table}_publish` in the
+//! The arguments of the save function (`{table}_save_with_tags` in the
 //! migrations): one array per column, so a publish of any size binds the same
 //! twenty-three parameters.
 
