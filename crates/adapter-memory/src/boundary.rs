@@ -67,17 +67,43 @@ impl Log {
 
     /// An event matching `check`, at or above its head's frontier: the answer
     /// a query condition needs.
+    ///
+    /// The first match of each item, found in its shortest index list by a
+    /// binary search, without allocating: this runs under the write lock of
+    /// every query-conditioned save.
     pub(crate) fn first_match(&self, check: &QueryCheck) -> Option<u64> {
-        let from = check.after.map_or(1, |head| head.frontier());
-        self.page(
-            &check.query,
-            None,
-            from.saturating_sub(1),
-            Direction::Forwards,
-            1,
-        )
-        .first()
-        .copied()
+        let from = check.after.map_or(1, |head| head.frontier()).max(1);
+        if check.query.is_all() {
+            return (from <= self.len()).then_some(from);
+        }
+        check
+            .query
+            .items()
+            .iter()
+            .filter_map(|item| {
+                if item.tag_set().is_empty() {
+                    return item
+                        .name_set()
+                        .iter()
+                        .filter_map(|name| first_from(self.by_name.get(name)?, from))
+                        .min();
+                }
+                let shortest = item
+                    .tag_set()
+                    .iter()
+                    .map(|tag| self.by_tag.get(tag).map_or(&[][..], Vec::as_slice))
+                    .min_by_key(|list| list.len())?;
+                let start = shortest.partition_point(|&sequence| sequence < from);
+                shortest[start..].iter().copied().find(|&sequence| {
+                    let record = self.record(sequence);
+                    (item.name_set().is_empty() || item.name_set().contains(&record.name))
+                        && item
+                            .tag_set()
+                            .iter()
+                            .all(|tag| record.tags.binary_search(tag).is_ok())
+                })
+            })
+            .min()
     }
 
     /// Up to `limit` sequence numbers of events matching `query` beyond
@@ -134,6 +160,12 @@ impl Log {
             .take(limit)
             .collect()
     }
+}
+
+/// The first sequence number in `list` (increasing) at or above `from`.
+fn first_from(list: &[u64], from: u64) -> Option<u64> {
+    list.get(list.partition_point(|&sequence| sequence < from))
+        .copied()
 }
 
 /// The next sequence number of the merged lists in `direction`, advancing

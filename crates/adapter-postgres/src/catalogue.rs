@@ -1,5 +1,5 @@
 //! The catalogue, read from the tables the save path keeps
-//! (`sql/migrations/0009_catalogue.sql`): each listing is one range scan of
+//! (`sql/migrations/0010_catalogue.sql`): each listing is one range scan of
 //! a primary key, categories one index probe each, whatever the number of
 //! streams or events stored.
 

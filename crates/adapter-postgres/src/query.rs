@@ -11,8 +11,7 @@
 use std::sync::Arc;
 
 use eventblocks_core::{
-    Direction, Error, EventSourceIdentifier, Head, Query, QueryRead, QueryRequest, Result,
-    StoredEvent,
+    Direction, Error, EventSourceIdentifier, Head, QueryRead, QueryRequest, Result, StoredEvent,
 };
 use futures::{stream, StreamExt, TryStreamExt};
 
@@ -86,7 +85,7 @@ impl Cursor {
             "SELECT frontier.f, e.* FROM (SELECT {} AS f) frontier LEFT JOIN LATERAL ({}",
             self.inner.sql.events.frontier, self.inner.sql.events.select
         ));
-        self.conditions(&mut sql, "frontier.f");
+        self.conditions(&mut sql, "frontier.f", limit);
         self.finish(&mut sql, limit);
         sql.push(") e ON true");
         let rows = scan::read_on(
@@ -114,7 +113,7 @@ impl Cursor {
         let limit = self.page_size();
         let mut sql = BoundSql::new(&self.inner.sql.events.select);
         let frontier = sql.bind(self.frontier);
-        self.conditions(&mut sql, &frontier);
+        self.conditions(&mut sql, &frontier, limit);
         self.finish(&mut sql, limit);
         let rows = scan::read_on(
             &self.inner,
@@ -146,25 +145,100 @@ impl Cursor {
 
     /// The page's conditions: the query, the target, the window between the
     /// `after` head and the frontier, and the cursor.
-    fn conditions(&self, sql: &mut BoundSql, frontier: &str) {
+    fn conditions(&self, sql: &mut BoundSql, frontier: &str, limit: u32) {
+        let window = self.window(sql, frontier);
+        for condition in &window {
+            sql.and_where(&condition.replace("{e}", ""));
+        }
+        if let Some(matching) = self.matching(sql, &window, limit) {
+            sql.and_where(&matching);
+        }
+    }
+
+    /// The target, the window and the cursor, as conditions on an event
+    /// table aliased `{e}`.
+    fn window(&self, sql: &mut BoundSql, frontier: &str) -> Vec<String> {
         let forwards = self.request.direction() == Direction::Forwards;
-        sql.and_where(&format!("sequence_number < {frontier}"));
+        let mut window = vec![format!("{{e}}sequence_number < {frontier}")];
         if let EventSourceIdentifier::Category(category) = self.request.target() {
             let category = sql.bind(category.category.to_string());
-            sql.and_where(&format!("category = {category}"));
+            window.push(format!("{{e}}category = {category}"));
         }
         if let Some(after) = self.request.after() {
             let after = sql.bind(i64::try_from(after.frontier()).unwrap_or(i64::MAX));
-            sql.and_where(&format!("sequence_number >= {after}"));
+            window.push(format!("{{e}}sequence_number >= {after}"));
         }
         if let Some(last) = self.last {
             let last = sql.bind(last);
             let beyond = if forwards { ">" } else { "<" };
-            sql.and_where(&format!("sequence_number {beyond} {last}"));
+            window.push(format!("{{e}}sequence_number {beyond} {last}"));
         }
-        if let Some(matching) = matching(sql, self.request.query()) {
-            sql.and_where(&matching);
+        window
+    }
+
+    /// The query's matching rule (`None`: every event) as the sequence
+    /// numbers of the page's first `limit` matches of each item, each found
+    /// by one ordered index scan: an item with tags walks the tag table from
+    /// its first tag and checks the rest on the event, an item with names
+    /// only walks the `(name, sequence_number)` index once per name.
+    fn matching(&self, sql: &mut BoundSql, window: &[String], limit: u32) -> Option<String> {
+        let query = self.request.query();
+        if query.is_all() {
+            return None;
         }
+        let order = match self.request.direction() {
+            Direction::Forwards => "ASC",
+            Direction::Backwards => "DESC",
+        };
+        let (events, tags) = (
+            self.inner.names.qualified(""),
+            self.inner.names.qualified("_tags"),
+        );
+        let mut branches = Vec::new();
+        for item in query.items() {
+            let names: Vec<String> = item.name_set().iter().map(ToString::to_string).collect();
+            let tag_set: Vec<String> = item.tag_set().iter().map(ToString::to_string).collect();
+            if let Some(first) = tag_set.first() {
+                // The window bounds the walk of the tag table itself.
+                let mut terms: Vec<String> = window
+                    .iter()
+                    .map(|term| {
+                        term.replace("{e}sequence_number", "t.sequence_number")
+                            .replace("{e}", "x.")
+                    })
+                    .collect();
+                terms.push(format!("t.tag = {}", sql.bind(first.clone())));
+                terms.push(format!(
+                    "t.sequence_number = x.sequence_number AND x.tags @> {}::text[]",
+                    sql.bind(tag_set)
+                ));
+                if !names.is_empty() {
+                    terms.push(format!("x.name = ANY({}::text[])", sql.bind(names)));
+                }
+                branches.push(format!(
+                    "(SELECT t.sequence_number FROM {tags} t, {events} x WHERE {} \
+                     ORDER BY t.sequence_number {order} LIMIT {limit})",
+                    terms.join(" AND ")
+                ));
+            } else {
+                for name in names {
+                    let mut terms: Vec<String> = window
+                        .iter()
+                        .map(|term| term.replace("{e}", "x."))
+                        .collect();
+                    terms.push(format!("x.name = {}", sql.bind(name)));
+                    branches.push(format!(
+                        "(SELECT x.sequence_number FROM {events} x WHERE {} \
+                         ORDER BY x.sequence_number {order} LIMIT {limit})",
+                        terms.join(" AND ")
+                    ));
+                }
+            }
+        }
+        Some(format!(
+            "sequence_number IN ({})",
+            branches.join(" UNION ALL ")
+        ))
     }
 
     fn finish(&self, sql: &mut BoundSql, limit: u32) {
@@ -175,29 +249,4 @@ impl Cursor {
         sql.push(&format!("ORDER BY sequence_number {order}"));
         sql.push(&format!("LIMIT {limit}"));
     }
-}
-
-/// The SQL of `query`'s matching rule (`None`: every event): its items ORed,
-/// each a name among its names (when it has any) and every one of its tags.
-pub(crate) fn matching(sql: &mut BoundSql, query: &Query) -> Option<String> {
-    if query.is_all() {
-        return None;
-    }
-    let items: Vec<String> = query
-        .items()
-        .iter()
-        .map(|item| {
-            let mut terms = Vec::new();
-            if !item.name_set().is_empty() {
-                let names: Vec<String> = item.name_set().iter().map(ToString::to_string).collect();
-                terms.push(format!("name = ANY({}::text[])", sql.bind(names)));
-            }
-            if !item.tag_set().is_empty() {
-                let tags: Vec<String> = item.tag_set().iter().map(ToString::to_string).collect();
-                terms.push(format!("tags @> {}::text[]", sql.bind(tags)));
-            }
-            format!("({})", terms.join(" AND "))
-        })
-        .collect();
-    Some(format!("({})", items.join(" OR ")))
 }

@@ -288,7 +288,10 @@ async fn read_facts(
         Vec::new()
     } else {
         let row = client
-            .query_one(&inner.sql.events.find_matches, &[arguments.checks()])
+            .query_one(
+                &inner.sql.events.find_matches,
+                &arguments.checks().parameters(),
+            )
             .await
             .map_err(not_written("checking query conditions"))?;
         let found: Vec<Option<i64>> = row.get(0);

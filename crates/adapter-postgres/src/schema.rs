@@ -94,9 +94,15 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
+        name: "tag table",
+        part: Part::Events,
+        sql: include_str!("../sql/migrations/0009_tag_table.sql"),
+    },
+    Migration {
+        version: 10,
         name: "catalogue",
         part: Part::Events,
-        sql: include_str!("../sql/migrations/0009_catalogue.sql"),
+        sql: include_str!("../sql/migrations/0010_catalogue.sql"),
     },
 ];
 

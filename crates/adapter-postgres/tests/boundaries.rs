@@ -74,14 +74,19 @@ async fn write_in_flight(schema: &str, stream: &str, name: &str, tag: &str) -> (
         ],
     )
     .await;
+    // As the save function writes: the event, and its tag in the tag table.
     let row = client
         .query_one(
             &format!(
-                "INSERT INTO \"{schema}\".events
-                     (sequence_number, id, category, stream, position, name, payload, metadata,
-                      occurred_at, observed_at, tags)
-                 VALUES (\"{schema}\".events_allocate(1), gen_random_uuid(), 'slow', $1, 0, $2,
-                         '{{}}', '{{}}', now(), now(), ARRAY[$3])
+                "WITH inserted AS (
+                     INSERT INTO \"{schema}\".events
+                         (sequence_number, id, category, stream, position, name, payload,
+                          metadata, occurred_at, observed_at, tags)
+                     VALUES (\"{schema}\".events_allocate(1), gen_random_uuid(), 'slow', $1,
+                             0, $2, '{{}}', '{{}}', now(), now(), ARRAY[$3])
+                     RETURNING sequence_number, tags)
+                 INSERT INTO \"{schema}\".events_tags (tag, sequence_number)
+                 SELECT tags[1], sequence_number FROM inserted
                  RETURNING sequence_number"
             ),
             &[&stream, &name, &tag],
@@ -302,4 +307,73 @@ async fn saves_on_disjoint_boundaries_do_not_wait_for_each_other() {
     );
     checking.batch_execute("COMMIT").await.unwrap();
     blocked.await.unwrap().unwrap();
+}
+
+/// A schema migrated before the tag table (tags in a column, under a GIN
+/// index) gets the table filled from its tagged events: conditions and reads
+/// see what was stored before, and the save and check functions an earlier
+/// build calls write and look up tag rows too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tag_table_migration_indexes_events_stored_before_it() {
+    let test = common::adapter().await;
+    let schema = test.schema.clone();
+    let store = EventStore::new(test.adapter.clone());
+    let enrolled = publish(
+        &store,
+        "s1",
+        tagged("student-enrolled", "course:c1"),
+        WriteCondition::NoCondition,
+    )
+    .await
+    .unwrap();
+    // Back to the schema as migration 8 left it.
+    let client = session(&schema).await;
+    client
+        .batch_execute(&format!(
+            "DROP TABLE \"{schema}\".events_tags;
+             CREATE INDEX events_tags_idx ON \"{schema}\".events USING gin (tags);
+             DELETE FROM \"{schema}\".events_migrations WHERE version = 9;
+             COMMIT"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(test.adapter.migrate().await.unwrap(), 1);
+
+    let (_, events) = read(&store, &course("c1"), QueryOptions::new()).await;
+    assert_eq!(events, enrolled);
+    let refused = publish(
+        &store,
+        "s2",
+        tagged("student-enrolled", "course:c1"),
+        WriteCondition::NoneMatch(course("c1")),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.is_unmet_condition(), "{refused}");
+
+    // An earlier build's check, with its JSON checks.
+    let checks = json!([
+        { "frontier": null, "items": [{ "names": [], "tags": ["course:c1"] }] },
+        { "frontier": null, "items": [{ "names": ["student-enrolled"], "tags": ["course:c2"] }] },
+        { "frontier": null, "items": [] },
+    ]);
+    let row = client
+        .query_one(
+            &format!("SELECT \"{schema}\".events_find_matches($1::jsonb)"),
+            &[&checks],
+        )
+        .await
+        .unwrap();
+    let found: Vec<Option<i64>> = row.get(0);
+    let first = i64::try_from(enrolled[0].sequence_number).unwrap();
+    assert_eq!(found, vec![Some(first), None, Some(first)]);
+    let indexes: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'events_tags_idx'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(indexes, 0, "the GIN index is dropped");
 }

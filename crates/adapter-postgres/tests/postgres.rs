@@ -536,7 +536,7 @@ async fn the_catalogue_migration_fills_it_from_stored_events() {
             "DROP TABLE \"{schema}\".events_streams;
              DROP TABLE \"{schema}\".events_event_names CASCADE;
              DROP FUNCTION \"{schema}\".events_catalogue_saved() CASCADE;
-             DELETE FROM \"{schema}\".events_migrations WHERE version = 9;"
+             DELETE FROM \"{schema}\".events_migrations WHERE version = 10;"
         ))
         .await
         .unwrap();

@@ -16,7 +16,7 @@ use eventblocks_postgres::PostgresAdapter;
 /// The grants the README documents for the runtime role.
 const RUNTIME_GRANTS: &str = r#"
 GRANT USAGE ON SCHEMA {schema} TO {role};
-GRANT SELECT, INSERT ON {schema}.events TO {role};
+GRANT SELECT, INSERT ON {schema}.events, {schema}.events_tags TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_projections TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.events_fences TO {role};

@@ -43,6 +43,7 @@ async fn migrate_creates_the_tables_of_the_enabled_stores_only() {
         "events_event_names",
         "events_migrations",
         "events_streams",
+        "events_tags",
         "events_tracking",
     ];
     if cfg!(feature = "checkpoints") {

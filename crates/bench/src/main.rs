@@ -6,6 +6,7 @@
 //! cargo run -p eventblocks-bench --release -- --replica [--quick] [--json] [--runs N]
 //! ```
 
+mod boundaries;
 mod memory;
 mod postgres;
 mod projection;

@@ -8,7 +8,7 @@ use eventblocks_memory::MemoryAdapter;
 use crate::report::Row;
 use crate::scenarios::{self, append_name, Bench, Sizes};
 use crate::subject::{BenchResult, StoreSubject, Subject};
-use crate::{rss, Options};
+use crate::{boundaries, rss, Options};
 
 pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let sizes = if options.quick {
@@ -66,6 +66,25 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     rows.extend(scenarios::on_the_log(&bench, &subject, options).await?);
     if options.wants("live") {
         rows.push(scenarios::live_latency(&subject, 8, sizes.live_events_per_writer).await?);
+    }
+    if options.wants("query-cond. append") {
+        let store = EventStore::new(MemoryAdapter::new());
+        for (writers, calls) in [
+            (1, sizes.single_appends),
+            (8, sizes.single_appends / 8),
+            (32, sizes.single_appends / 32),
+        ] {
+            let row = boundaries::appends(&store, "memory", writers, calls, sizes.runs);
+            rows.push(row.await?);
+        }
+    }
+    if options.wants("boundary read") {
+        let store = EventStore::new(MemoryAdapter::new());
+        let courses = boundaries::fill(&store, sizes.log_events).await?;
+        let samples = if options.quick { 200 } else { 1000 };
+        rows.push(boundaries::reads(&store, "memory", courses, sizes.runs, samples).await?);
+        let row = boundaries::checked_appends(&store, "memory", courses, sizes.runs, samples);
+        rows.push(row.await?);
     }
     if options.wants("footprint") {
         rows.push(rss::measure(sizes.log_events)?);

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eventblocks_core::{EventStore, Json};
 use eventblocks_postgres::deadpool_postgres::{
-    Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+    Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
 };
 use eventblocks_postgres::tokio_postgres::{self, NoTls};
 use eventblocks_postgres::{PostgresAdapter, PostgresProjectionStore};
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::report::Row;
 use crate::scenarios::{self, append_name, Bench, Sizes};
 use crate::subject::{payload, BenchResult, StoreSubject, Subject, CATEGORY};
-use crate::{projection, Options};
+use crate::{boundaries, projection, Options};
 
 const SCHEMA: &str = "eventblocks_bench";
 
@@ -35,6 +35,10 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
         .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".to_owned());
     let pool = pool(&url, 40)?;
     let mut rows = Vec::new();
+    let boundary_rows = options.wants("query-cond. append") || options.wants("boundary read");
+    if boundary_rows && !wants_classic(options) {
+        return boundaries(&pool, &url, options).await;
+    }
 
     let (adapter, raw, locked) = fresh(&pool, &url).await?;
     let appends = Bench::new(vec![adapter.clone(), raw.clone(), locked], sizes);
@@ -75,6 +79,9 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     }
     if options.wants("search") {
         rows.push(projection_search(&pool, &adapter_of(&pool)?, options).await?);
+    }
+    if boundary_rows {
+        rows.extend(boundaries(&pool, &url, options).await?);
     }
     Ok(rows)
 }
@@ -126,6 +133,28 @@ async fn catalogue_cost(pool: &Pool, sizes: Sizes) -> BenchResult<Vec<Row>> {
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {BARE_SCHEMA} CASCADE"))
         .await?;
     Ok(rows)
+}
+
+/// Whether any scenario on the shared bench schema is wanted (the boundary
+/// scenarios have a schema of their own).
+fn wants_classic(options: &Options) -> bool {
+    let appends = [(1, 1, false), (8, 1, false), (32, 1, false), (1, 1, true)]
+        .into_iter()
+        .chain([(1, 100, false), (1, 1000, false)])
+        .map(|(writers, batch, conditional)| append_name(writers, batch, conditional));
+    let others = [
+        "read stream",
+        "latest",
+        "scan log",
+        "subscription",
+        "projection fold",
+        "live",
+        "search",
+        "catalogue",
+    ];
+    appends
+        .chain(others.map(str::to_owned))
+        .any(|name| options.wants(&name))
 }
 
 fn adapter_of(pool: &Pool) -> BenchResult<PostgresAdapter> {
@@ -218,13 +247,22 @@ async fn fresh(
     pool: &Pool,
     url: &str,
 ) -> BenchResult<(Arc<StoreSubject>, Arc<dyn Subject>, Arc<dyn Subject>)> {
+    fresh_in(pool, url, SCHEMA).await
+}
+
+/// As [`fresh`], in `schema` (the raw subjects write to [`SCHEMA`]).
+async fn fresh_in(
+    pool: &Pool,
+    url: &str,
+    schema: &str,
+) -> BenchResult<(Arc<StoreSubject>, Arc<dyn Subject>, Arc<dyn Subject>)> {
     pool.get()
         .await?
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .await?;
     let adapter = PostgresAdapter::builder()
         .pool(pool.clone())
-        .schema(SCHEMA)
+        .schema(schema)
         .notifications_url(url)
         .build()?;
     adapter.migrate().await?;
@@ -379,5 +417,196 @@ impl Subject for RawSubject {
             decode(&row)?;
         }
         Ok(())
+    }
+}
+
+/// The schema of the baseline tag layout: a copy of the filled event table
+/// with the `text[]` column under a GIN index and no tag table.
+const GIN_SCHEMA: &str = "eventblocks_bench_gin";
+
+/// The schema of the boundary scenarios.
+const BOUNDARY_SCHEMA: &str = "eventblocks_bench_boundaries";
+
+/// The consistency-boundary scenarios: query- and stream-conditioned appends
+/// on a fresh schema, then reads and checks among a log of tagged events, on
+/// the adapter and by hand on both tag layouts.
+async fn boundaries(pool: &Pool, url: &str, options: &Options) -> BenchResult<Vec<Row>> {
+    let sizes = sizes(options);
+    let mut rows = Vec::new();
+    let (adapter, _, _) = fresh_in(pool, url, BOUNDARY_SCHEMA).await?;
+    let appends = if options.wants("query-cond. append") {
+        vec![
+            (1, sizes.single_appends),
+            (8, sizes.single_appends / 4),
+            (32, sizes.single_appends / 4),
+        ]
+    } else {
+        Vec::new()
+    };
+    for (writers, calls) in appends {
+        let row = boundaries::appends(adapter.store(), "eventblocks", writers, calls, sizes.runs);
+        rows.push(row.await?);
+    }
+    if !options.wants("boundary read") {
+        return Ok(rows);
+    }
+    let (adapter, _, _) = fresh_in(pool, url, BOUNDARY_SCHEMA).await?;
+    let store = adapter.store();
+    let courses = boundaries::fill(store, sizes.log_events).await?;
+    let client = pool.get().await?;
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {GIN_SCHEMA} CASCADE;
+             CREATE SCHEMA {GIN_SCHEMA};
+             CREATE TABLE {GIN_SCHEMA}.events AS SELECT * FROM {BOUNDARY_SCHEMA}.events;
+             ALTER TABLE {GIN_SCHEMA}.events ADD PRIMARY KEY (sequence_number);
+             CREATE INDEX ON {GIN_SCHEMA}.events USING gin (tags) WITH (fastupdate = off)"
+        ))
+        .await?;
+    for table in [
+        format!("{GIN_SCHEMA}.events"),
+        format!("{BOUNDARY_SCHEMA}.events"),
+        format!("{BOUNDARY_SCHEMA}.events_tags"),
+    ] {
+        // One statement per call: VACUUM cannot run in a transaction.
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await?;
+    }
+    let samples = if options.quick { 200 } else { 1000 };
+    let runs = sizes.runs;
+    rows.push(boundaries::reads(store, "eventblocks", courses, runs, samples).await?);
+    let layouts = Layouts::new(pool).await?;
+    let events = courses * boundaries::PER_COURSE;
+    let end = client
+        .query_one(
+            &format!("SELECT max(sequence_number) + 1 FROM {BOUNDARY_SCHEMA}.events"),
+            &[],
+        )
+        .await?
+        .get::<_, i64>(0);
+    for layout in [Layout::TagTable, Layout::Gin] {
+        let (stats, latency) = boundaries::timed(
+            layout.label(),
+            runs,
+            samples,
+            Some(boundaries::PER_COURSE),
+            |sample| {
+                let tag = format!("course:c{}", boundaries::pick(sample, courses));
+                layouts.read(layout, tag)
+            },
+        )
+        .await?;
+        let name = format!("raw read 100 of {events}, {}", layout.label());
+        rows.push(Row::new(&name, "reads/s", stats, vec![]).with_latency(latency));
+    }
+    let checks = [
+        ("check after head", end, "course:c"),
+        ("check from start, unused", 0, "course:none-"),
+    ];
+    for (what, frontier, prefix) in checks {
+        for layout in [Layout::TagTable, Layout::Gin] {
+            let (stats, latency) =
+                boundaries::timed(layout.label(), runs, samples, Some(0), |sample| {
+                    let tag = format!("{prefix}{}", boundaries::pick(sample, courses));
+                    layouts.check(layout, frontier, tag)
+                })
+                .await?;
+            let name = format!("{what}, {}", layout.label());
+            rows.push(Row::new(&name, "checks/s", stats, vec![]).with_latency(latency));
+        }
+    }
+    rows.push(boundaries::checked_appends(store, "eventblocks", courses, runs, samples).await?);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {GIN_SCHEMA} CASCADE"))
+        .await?;
+    Ok(rows)
+}
+
+/// A tag layout the boundary scenarios compare.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// The adapter's: `(tag, sequence_number)` rows under a btree.
+    TagTable,
+    /// The baseline: the `text[]` column under a GIN index.
+    Gin,
+}
+
+impl Layout {
+    fn label(self) -> &'static str {
+        match self {
+            Self::TagTable => "tag table",
+            Self::Gin => "GIN text[]",
+        }
+    }
+}
+
+/// Hand-written reads and checks on both layouts, each a statement prepared
+/// once on one connection (so PostgreSQL caches a generic plan after five
+/// calls, as it does for the adapter's statements).
+struct Layouts {
+    client: Client,
+}
+
+impl Layouts {
+    async fn new(pool: &Pool) -> BenchResult<Self> {
+        Ok(Self {
+            client: pool.get().await?,
+        })
+    }
+
+    /// The events carrying `tag` (as the adapter read them with either
+    /// layout), decoded; how many.
+    async fn read(&self, layout: Layout, tag: String) -> BenchResult<usize> {
+        let sql = match layout {
+            Layout::TagTable => format!(
+                "SELECT {COLUMNS}, tags FROM {BOUNDARY_SCHEMA}.events
+                  WHERE sequence_number < $1
+                    AND sequence_number IN (
+                        (SELECT t.sequence_number FROM {BOUNDARY_SCHEMA}.events_tags t, {BOUNDARY_SCHEMA}.events x
+                          WHERE t.sequence_number < $1 AND x.sequence_number < $1 AND t.tag = $2
+                            AND t.sequence_number = x.sequence_number AND x.tags @> $3::text[]
+                          ORDER BY t.sequence_number LIMIT 1000))
+                  ORDER BY sequence_number LIMIT 1000"
+            ),
+            Layout::Gin => format!(
+                "SELECT {COLUMNS}, tags FROM {GIN_SCHEMA}.events
+                  WHERE sequence_number < $1 AND tags @> $3::text[] AND $2::text IS NOT NULL
+                  ORDER BY sequence_number LIMIT 1000"
+            ),
+        };
+        let statement = self.client.prepare_cached(&sql).await?;
+        let tags = vec![tag.clone()];
+        let rows = self
+            .client
+            .query(&statement, &[&i64::MAX, &tag, &tags])
+            .await?;
+        for row in &rows {
+            decode(row)?;
+            let _: Vec<String> = row.try_get(10)?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Whether an event carrying `tag` lies at or after `frontier` (as the
+    /// save function checks a one-item query); 1 if so.
+    async fn check(&self, layout: Layout, frontier: i64, tag: String) -> BenchResult<usize> {
+        let sql = match layout {
+            Layout::TagTable => format!(
+                "SELECT ({BOUNDARY_SCHEMA}.events_find_probing(ARRAY[$1::bigint], ARRAY[1], ARRAY[1],
+                                                     ARRAY[0], ARRAY[$2::text], ARRAY[]::text[]))[1]"
+            ),
+            Layout::Gin => format!(
+                "SELECT (SELECT sequence_number FROM {GIN_SCHEMA}.events
+                          WHERE sequence_number >= $1 AND tags @> ARRAY[$2::text] LIMIT 1)"
+            ),
+        };
+        let statement = self.client.prepare_cached(&sql).await?;
+        let row = self
+            .client
+            .query_one(&statement, &[&frontier, &tag])
+            .await?;
+        let found: Option<i64> = row.try_get(0)?;
+        Ok(usize::from(found.is_some()))
     }
 }

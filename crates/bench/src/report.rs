@@ -122,9 +122,9 @@ pub(crate) fn print_table(rows: &[Row]) {
         };
         let (raw, raw_ratio) = baseline(0);
         let (lock, lock_ratio) = baseline(1);
-        let latency = row
-            .latency_ms
-            .map_or("-".to_owned(), |l| format!("{:.1} / {:.1}", l.p50, l.p99));
+        let latency = row.latency_ms.map_or("-".to_owned(), |l| {
+            format!("{} / {}", format_ms(l.p50), format_ms(l.p99))
+        });
         println!(
             "{:<34} {:>14} {:>14} {:>7} {:>14} {:>7} {:>16}  {}{}",
             row.scenario,
@@ -139,6 +139,15 @@ pub(crate) fn print_table(rows: &[Row]) {
                 .as_ref()
                 .map_or(String::new(), |note| format!("  ({note})")),
         );
+    }
+}
+
+/// Milliseconds: one decimal, or three below one millisecond.
+fn format_ms(value: f64) -> String {
+    if value >= 1.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.3}")
     }
 }
 

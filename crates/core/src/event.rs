@@ -100,6 +100,23 @@ impl NewEvent {
         Ok(self)
     }
 
+    /// Adds `tag`, already validated, to the event's tags: for a tag
+    /// reused across many events.
+    ///
+    /// ```
+    /// use eventblocks_core::{NewEvent, Tag};
+    ///
+    /// let course = Tag::new("course:c1")?;
+    /// let event = NewEvent::new("student-enrolled", &1)?.with_tag(course.clone());
+    /// assert!(event.tag_set().contains(&course));
+    /// # Ok::<(), eventblocks_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_tag(mut self, tag: Tag) -> Self {
+        self.tags.insert(tag);
+        self
+    }
+
     /// Adds every one of `tags` to the event's tags.
     ///
     /// # Errors

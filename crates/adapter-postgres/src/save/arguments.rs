@@ -1,10 +1,10 @@
-//! The arguments of the save function (`{table}_save_tagged` in the
+//! The arguments of the save function (`{table}_save_with_tags` in the
 //! migrations): one array per column, so a publish of any size binds the same
-//! eighteen parameters.
+//! twenty-three parameters.
 
 use chrono::{DateTime, Utc};
 use eventblocks_core::{QueryCheck, SaveRequest, StreamState, WriteCondition};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ impl Expected {
             .writes()
             .iter()
             .map(|write| match &write.condition {
-                WriteCondition::NoCondition => Some(ExpectedState::AnyState),
+                condition if !reads_the_stream(condition) => Some(ExpectedState::AnyState),
                 condition => condition
                     .likely_state()
                     .map(|state| ExpectedState::Last(state.last_position)),
@@ -60,28 +60,80 @@ impl Expected {
     }
 }
 
-/// The query checks as the save function reads them (see `find_matches` in
-/// the migrations), frontiers in sequence numbers.
-pub(crate) fn checks_json(checks: &[QueryCheck]) -> Value {
-    let checks: Vec<Value> = checks
-        .iter()
-        .map(|check| {
-            let items: Vec<Value> = check
-                .query
-                .items()
-                .iter()
-                .map(|item| {
-                    let names: Vec<&str> =
-                        item.name_set().iter().map(|name| name.as_str()).collect();
-                    let tags: Vec<&str> = item.tag_set().iter().map(|tag| tag.as_str()).collect();
-                    json!({ "names": names, "tags": tags })
-                })
-                .collect();
-            let frontier = check.after.map(|head| head.frontier());
-            json!({ "frontier": frontier, "items": items })
-        })
-        .collect();
-    Value::Array(checks)
+/// Whether `condition` depends on its stream's state: a condition made only
+/// of query leaves holds or not whatever the stream holds, so its write is
+/// made in any state (and the position it takes is still read under the
+/// stream's lock).
+fn reads_the_stream(condition: &WriteCondition) -> bool {
+    match condition {
+        WriteCondition::NoCondition
+        | WriteCondition::NoneMatchAfter(..)
+        | WriteCondition::NoneMatch(_) => false,
+        WriteCondition::And(left, right) | WriteCondition::Or(left, right) => {
+            reads_the_stream(left) || reads_the_stream(right)
+        }
+        _ => true,
+    }
+}
+
+/// The query checks as the save function reads them (see `find_probing` in
+/// the migrations): flat arrays, frontiers in sequence numbers.
+#[derive(Debug, Default)]
+pub(crate) struct Checks<'a> {
+    frontiers: Vec<Option<i64>>,
+    /// The check (1-based) of each item.
+    item_checks: Vec<i32>,
+    /// Where each item's tags and names end in `tags` and `names`.
+    tag_ends: Vec<i32>,
+    name_ends: Vec<i32>,
+    tags: Vec<&'a str>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Checks<'a> {
+    pub(crate) fn new(checks: &'a [QueryCheck]) -> Self {
+        let mut flat = Self::default();
+        for (index, check) in (1i32..).zip(checks) {
+            // Heads beyond i64 are refused before a save is planned.
+            let frontier = check
+                .after
+                .map(|head| i64::try_from(head.frontier()).unwrap_or(i64::MAX));
+            flat.frontiers.push(frontier);
+            if check.query.items().is_empty() {
+                // Matches every event: one item with neither tags nor names.
+                flat.item(index);
+            }
+            for item in check.query.items() {
+                flat.tags
+                    .extend(item.tag_set().iter().map(|tag| tag.as_str()));
+                flat.names
+                    .extend(item.name_set().iter().map(|name| name.as_str()));
+                flat.item(index);
+            }
+        }
+        flat
+    }
+
+    /// Ends an item of check `index` at what was pushed so far.
+    fn item(&mut self, index: i32) {
+        // Bounded by the limits on queries, far below i32::MAX.
+        let end = |terms: usize| i32::try_from(terms).unwrap_or(i32::MAX);
+        self.item_checks.push(index);
+        self.tag_ends.push(end(self.tags.len()));
+        self.name_ends.push(end(self.names.len()));
+    }
+
+    /// In `sql/events/find_matches.sql`'s order.
+    pub(crate) fn parameters(&self) -> [&(dyn ToSql + Sync); 6] {
+        [
+            &self.frontiers,
+            &self.item_checks,
+            &self.tag_ends,
+            &self.name_ends,
+            &self.tags,
+            &self.names,
+        ]
+    }
 }
 
 /// The save function's arguments for one request.
@@ -100,7 +152,7 @@ pub(crate) struct Arguments<'a> {
     occurred_at: Vec<DateTime<Utc>>,
     observed_at: Vec<DateTime<Utc>>,
     tags: Vec<String>,
-    checks: Value,
+    checks: Checks<'a>,
     expected_found: Vec<bool>,
     tracking_consumer: Option<&'a str>,
     tracking_position: Option<i64>,
@@ -130,7 +182,7 @@ impl<'a> Arguments<'a> {
             occurred_at: Vec::with_capacity(count),
             observed_at: Vec::with_capacity(count),
             tags: Vec::with_capacity(count),
-            checks: checks_json(request.checks()),
+            checks: Checks::new(request.checks()),
             expected_found: expected.found.clone(),
             tracking_consumer: tracking.map(|tracking| tracking.consumer.as_str()),
             // Positions beyond i64 are refused as the request is built.
@@ -173,12 +225,13 @@ impl<'a> Arguments<'a> {
     }
 
     /// The query checks, for the locking read.
-    pub(crate) fn checks(&self) -> &Value {
+    pub(crate) fn checks(&self) -> &Checks<'a> {
         &self.checks
     }
 
     /// In `sql/events/save.sql`'s order.
-    pub(crate) fn parameters(&self) -> [&(dyn ToSql + Sync); 18] {
+    pub(crate) fn parameters(&self) -> [&(dyn ToSql + Sync); 23] {
+        let [frontiers, item_checks, tag_ends, name_ends, tags, names] = self.checks.parameters();
         [
             &self.lock_keys,
             &self.categories,
@@ -194,7 +247,12 @@ impl<'a> Arguments<'a> {
             &self.occurred_at,
             &self.observed_at,
             &self.tags,
-            &self.checks,
+            frontiers,
+            item_checks,
+            tag_ends,
+            name_ends,
+            tags,
+            names,
             &self.expected_found,
             &self.tracking_consumer,
             &self.tracking_position,
@@ -241,5 +299,18 @@ mod tests {
         assert_eq!(guess(either), last(Some(2)));
         let never = WriteCondition::StreamIsEmpty & WriteCondition::PositionIs(Some(0));
         assert_eq!(guess(never), None, "no state meets it");
+        let course = eventblocks_core::Query::new().or(eventblocks_core::QueryItem::new()
+            .tags(["course:c1"])
+            .unwrap());
+        let boundary = WriteCondition::NoneMatch(course.clone());
+        assert_eq!(
+            guess(boundary.clone()),
+            Some(vec![ExpectedState::AnyState]),
+            "a query condition holds in any stream state"
+        );
+        assert_eq!(
+            guess(boundary & WriteCondition::PositionIs(Some(1))),
+            last(Some(1))
+        );
     }
 }
