@@ -209,8 +209,15 @@ pub(crate) async fn health(target: &Target, args: HealthArgs) -> Result<ExitCode
     let age = blocker
         .and_then(|blocker| blocker.transaction_age)
         .map(|age| age.as_secs_f64());
+    // How long readers have been held back: the blocking transaction's age
+    // or, when the server does not show it to this role, the age of the
+    // oldest event they are held back from.
+    let stalled_for = age.or(horizon
+        .held_back_for
+        .filter(|_| held_back)
+        .map(|held| held.as_secs_f64()));
     let pid = blocker.and_then(|blocker| blocker.pid);
-    let stalled = held_back && age.unwrap_or(0.0) > args.threshold;
+    let stalled = held_back && stalled_for.unwrap_or(0.0) > args.threshold;
     let (committed, settled) = (horizon.committed, horizon.settled);
     let blocker = blocker.map_or(Value::Null, |blocker| {
         json!({
@@ -226,13 +233,14 @@ pub(crate) async fn health(target: &Target, args: HealthArgs) -> Result<ExitCode
     });
     let report = json!({
         "healthy": !stalled, "committed": committed, "settled": settled,
-        "held_back": held_back, "threshold_seconds": args.threshold, "blocker": blocker,
+        "held_back": held_back, "held_back_seconds": stalled_for,
+        "threshold_seconds": args.threshold, "blocker": blocker,
     });
     print_health(format, &report)?;
     if stalled {
         return Err(Failure::failed(format!(
                 "the read horizon has been held back for {:.1} s (threshold {} s){}",
-                age.unwrap_or(0.0),
+                stalled_for.unwrap_or(0.0),
                 args.threshold,
                 pid.map_or_else(String::new, |pid| format!(
                     " by session {pid}; inspect it with: psql -c 'SELECT * FROM pg_stat_activity WHERE pid = {pid}'"
@@ -258,6 +266,9 @@ fn print_health(format: Format, report: &Value) -> Result<(), Failure> {
                 vec!["newest committed".to_owned(), text(&report["committed"])],
                 vec!["newest settled".to_owned(), text(&report["settled"])],
             ];
+            if let Some(seconds) = report.get("held_back_seconds").filter(|s| !s.is_null()) {
+                rows.push(vec!["held back (seconds)".to_owned(), text(seconds)]);
+            }
             if let Some(note) = report.get("note") {
                 rows.push(vec!["note".to_owned(), text(note)]);
             }
