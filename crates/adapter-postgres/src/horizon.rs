@@ -33,6 +33,12 @@ pub struct ReadHorizon {
     /// When `committed` and `settled` differ, the transaction holding the
     /// horizon back, if the server shows it.
     pub blocker: Option<HorizonBlocker>,
+    /// When `committed` and `settled` differ, how long ago the oldest event
+    /// readers are held back from was observed: how long the horizon has
+    /// stalled, known even to a role the server does not show the blocking
+    /// session's age to (an imported event keeps its original observation
+    /// time, so this may overstate a stall over imported events).
+    pub held_back_for: Option<Duration>,
 }
 
 impl ReadHorizon {
@@ -111,15 +117,20 @@ impl PostgresAdapter {
             .unwrap_or_else(|_| Err(error::timed_out(what, WriteOutcome::NotWritten)))?;
         let committed = sequence(row.get(0))?;
         let settled = sequence(row.get(1))?;
-        let blocker = if committed == settled {
-            None
+        let (blocker, held_back_for) = if committed == settled {
+            (None, None)
         } else {
-            blocker(&self.inner).await?
+            let settled = row.get::<_, Option<i64>>(1).unwrap_or(-1);
+            (
+                blocker(&self.inner).await?,
+                held_back_for(&self.inner, settled).await?,
+            )
         };
         Ok(ReadHorizon {
             committed,
             settled,
             blocker,
+            held_back_for,
         })
     }
 }
@@ -130,6 +141,24 @@ fn sequence(value: Option<i64>) -> Result<Option<u64>> {
             u64::try_from(number).map_err(|_| Error::corrupt("a negative sequence number"))
         })
         .transpose()
+}
+
+/// How long ago the oldest event above `settled` was observed.
+async fn held_back_for(inner: &Inner, settled: i64) -> Result<Option<Duration>> {
+    let what = "reading how long the read horizon has been held back";
+    let reading = async {
+        let client = error::pooled(&inner.pool).await?;
+        client
+            .query_opt(&inner.sql.events.horizon_held_back, &[&settled])
+            .await
+            .map_err(|e| error::database(e, what, WriteOutcome::NotWritten))
+    };
+    let row = tokio::time::timeout(inner.settings.operation_timeout, reading)
+        .await
+        .unwrap_or_else(|_| Err(error::timed_out(what, WriteOutcome::NotWritten)))?;
+    Ok(row
+        .and_then(|row| row.get::<_, Option<f64>>(0))
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).ok()))
 }
 
 /// The transaction holding the horizon back, as the server shows it.

@@ -40,6 +40,7 @@ pub(crate) struct EventStatements {
     pub(crate) horizon_log: String,
     pub(crate) horizon_category: String,
     pub(crate) horizon_blocker: String,
+    pub(crate) horizon_held_back: String,
     pub(crate) notify: String,
     pub(crate) find_matches: String,
     pub(crate) tracked: String,
@@ -152,6 +153,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         include_str!("../sql/events/horizon_blocker.sql"),
     ),
     (
+        "events/horizon_held_back.sql",
+        include_str!("../sql/events/horizon_held_back.sql"),
+    ),
+    (
         "events/notify.sql",
         include_str!("../sql/events/notify.sql"),
     ),
@@ -259,6 +264,7 @@ impl Statements {
                 horizon_log: sql("events/horizon_log.sql"),
                 horizon_category: sql("events/horizon_category.sql"),
                 horizon_blocker: sql("events/horizon_blocker.sql"),
+                horizon_held_back: sql("events/horizon_held_back.sql"),
                 notify: sql("events/notify.sql"),
                 find_matches: sql("events/find_matches.sql"),
                 tracked: sql("events/tracked.sql"),

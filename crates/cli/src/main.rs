@@ -101,7 +101,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("eventblocks: cannot start: {error}");
+            output::note(&format!("eventblocks: cannot start: {error}"));
             return ExitCode::FAILURE;
         }
     };
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("eventblocks: {failure}");
+            output::note(&format!("eventblocks: {failure}"));
             ExitCode::from(failure.code)
         }
     }

@@ -10,6 +10,12 @@ use crate::output::{table, Format, Out};
 use crate::target::{pg_failed, sqlite_failed, Backend, Target};
 use crate::OutputArgs;
 
+/// The most events counted behind one checkpoint: counting walks the
+/// sequence number index, so a consumer far behind on a large store costs at
+/// most this many index entries; beyond it the lag is shown as `>N`
+/// (`lag_events_capped` in JSON), and its age in seconds still tells how far.
+const LAG_COUNTED: i64 = 10_000;
+
 /// Every checkpoint with its lag (events after it, and the age of the oldest
 /// of them), then every lease.
 pub(crate) async fn consumers(target: &Target, format: Format) -> Result<ExitCode, Failure> {
@@ -21,13 +27,16 @@ pub(crate) async fn consumers(target: &Target, format: Format) -> Result<ExitCod
                 .query(
                     &format!(
                         "SELECT c.consumer, c.sequence_number,
-                                (SELECT count(*) FROM \"{schema}\".events e
-                                  WHERE e.sequence_number > c.sequence_number),
+                                (SELECT count(*) FROM (
+                                    SELECT FROM \"{schema}\".events e
+                                     WHERE e.sequence_number > c.sequence_number
+                                     LIMIT {counted}) AS lag),
                                 extract(epoch FROM now() - (
                                     SELECT e.observed_at FROM \"{schema}\".events e
                                      WHERE e.sequence_number > c.sequence_number
                                      ORDER BY e.sequence_number LIMIT 1))::float8
-                           FROM \"{schema}\".events_checkpoints c ORDER BY c.consumer"
+                           FROM \"{schema}\".events_checkpoints c ORDER BY c.consumer",
+                        counted = LAG_COUNTED + 1
                     ),
                     &[],
                 )
@@ -62,8 +71,10 @@ pub(crate) async fn consumers(target: &Target, format: Format) -> Result<ExitCod
             let mut statement = connection
                 .prepare(
                     "SELECT c.consumer, c.sequence_number,
-                            (SELECT count(*) FROM eventblocks_events e
-                              WHERE e.sequence_number > c.sequence_number),
+                            (SELECT count(*) FROM (
+                                SELECT 1 FROM eventblocks_events e
+                                 WHERE e.sequence_number > c.sequence_number
+                                 LIMIT ?1)),
                             (SELECT (unixepoch('subsec') * 1000000 - e.observed_at) / 1e6
                                FROM eventblocks_events e
                               WHERE e.sequence_number > c.sequence_number
@@ -72,7 +83,7 @@ pub(crate) async fn consumers(target: &Target, format: Format) -> Result<ExitCod
                 )
                 .map_err(&failed)?;
             let checkpoints = statement
-                .query_map([], |row| {
+                .query_map([LAG_COUNTED + 1], |row| {
                     Ok(checkpoint(
                         row.get(0)?,
                         row.get(1)?,
@@ -120,10 +131,15 @@ pub(crate) async fn consumers(target: &Target, format: Format) -> Result<ExitCod
             let rows: Vec<Vec<String>> = checkpoints
                 .iter()
                 .map(|c| {
-                    ["consumer", "position", "lag_events", "lag_seconds"]
-                        .iter()
-                        .map(|field| text(&c[*field]))
-                        .collect()
+                    let mut row: Vec<String> =
+                        ["consumer", "position", "lag_events", "lag_seconds"]
+                            .iter()
+                            .map(|field| text(&c[*field]))
+                            .collect();
+                    if c["lag_events_capped"] == Value::Bool(true) {
+                        row[2] = format!(">{LAG_COUNTED}");
+                    }
+                    row
                 })
                 .collect();
             table(
@@ -156,7 +172,9 @@ pub(crate) async fn consumers(target: &Target, format: Format) -> Result<ExitCod
 
 fn checkpoint(consumer: String, position: i64, lag_events: i64, lag_seconds: Option<f64>) -> Value {
     json!({"kind": "checkpoint", "consumer": consumer, "position": position,
-           "lag_events": lag_events, "lag_seconds": lag_seconds.unwrap_or(0.0).max(0.0)})
+           "lag_events": lag_events.min(LAG_COUNTED),
+           "lag_events_capped": lag_events > LAG_COUNTED,
+           "lag_seconds": lag_seconds.unwrap_or(0.0).max(0.0)})
 }
 
 #[derive(Debug, Args)]
@@ -191,8 +209,15 @@ pub(crate) async fn health(target: &Target, args: HealthArgs) -> Result<ExitCode
     let age = blocker
         .and_then(|blocker| blocker.transaction_age)
         .map(|age| age.as_secs_f64());
+    // How long readers have been held back: the blocking transaction's age
+    // or, when the server does not show it to this role, the age of the
+    // oldest event they are held back from.
+    let stalled_for = age.or(horizon
+        .held_back_for
+        .filter(|_| held_back)
+        .map(|held| held.as_secs_f64()));
     let pid = blocker.and_then(|blocker| blocker.pid);
-    let stalled = held_back && age.unwrap_or(0.0) > args.threshold;
+    let stalled = held_back && stalled_for.unwrap_or(0.0) > args.threshold;
     let (committed, settled) = (horizon.committed, horizon.settled);
     let blocker = blocker.map_or(Value::Null, |blocker| {
         json!({
@@ -208,13 +233,14 @@ pub(crate) async fn health(target: &Target, args: HealthArgs) -> Result<ExitCode
     });
     let report = json!({
         "healthy": !stalled, "committed": committed, "settled": settled,
-        "held_back": held_back, "threshold_seconds": args.threshold, "blocker": blocker,
+        "held_back": held_back, "held_back_seconds": stalled_for,
+        "threshold_seconds": args.threshold, "blocker": blocker,
     });
     print_health(format, &report)?;
     if stalled {
         return Err(Failure::failed(format!(
                 "the read horizon has been held back for {:.1} s (threshold {} s){}",
-                age.unwrap_or(0.0),
+                stalled_for.unwrap_or(0.0),
                 args.threshold,
                 pid.map_or_else(String::new, |pid| format!(
                     " by session {pid}; inspect it with: psql -c 'SELECT * FROM pg_stat_activity WHERE pid = {pid}'"
@@ -240,6 +266,9 @@ fn print_health(format: Format, report: &Value) -> Result<(), Failure> {
                 vec!["newest committed".to_owned(), text(&report["committed"])],
                 vec!["newest settled".to_owned(), text(&report["settled"])],
             ];
+            if let Some(seconds) = report.get("held_back_seconds").filter(|s| !s.is_null()) {
+                rows.push(vec!["held back (seconds)".to_owned(), text(seconds)]);
+            }
             if let Some(note) = report.get("note") {
                 rows.push(vec!["note".to_owned(), text(note)]);
             }

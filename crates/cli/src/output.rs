@@ -54,6 +54,12 @@ impl Out {
     }
 }
 
+/// A line on standard error; a closed standard error is no reason to fail
+/// (nor to panic, as `eprintln!` would).
+pub(crate) fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 fn write_failed(error: std::io::Error) -> Failure {
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);

@@ -235,7 +235,7 @@ pub(crate) async fn export(target: &Target, args: ExportArgs) -> Result<ExitCode
     }
     out.flush()?;
     progress.finish_and_clear();
-    eprintln!("exported {count} events");
+    crate::output::note(&format!("exported {count} events"));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -90,7 +90,9 @@ impl Target {
             Backend::Sqlite { adapter, .. } => adapter.migrate().await,
         }
         .or_fail("migrating the schema")?;
-        println!("migrated: {applied} migration(s) applied");
+        let mut out = crate::output::Out::new();
+        out.line(&format!("migrated: {applied} migration(s) applied"))?;
+        out.flush()?;
         Ok(ExitCode::SUCCESS)
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use eventblocks_core::{
-    Json, Name, NewEvent, StoredEvent, StreamIdentifier, WriteCondition, MAX_EVENTS_PER_SAVE,
+    Error, Json, Name, NewEvent, StoredEvent, StreamIdentifier, WriteCondition, MAX_EVENTS_PER_SAVE,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
@@ -166,7 +166,7 @@ pub(crate) async fn import(target: &Target, args: ImportArgs) -> Result<ExitCode
     }
     stored += publish(target, batch).await?;
     progress.finish_and_clear();
-    eprintln!("imported {stored} events");
+    crate::output::note(&format!("imported {stored} events"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -214,26 +214,52 @@ fn to_new(event: &StoredEvent) -> eventblocks_core::Result<NewEvent> {
 
 /// Publishes `batch` (consecutive events of one stream) at the positions it
 /// had; events already stored there with the same ids are an idempotent
-/// retry and are left as they are.
+/// retry and are left as they are. When only the first events of the batch
+/// are stored (an earlier import of an older export, before the stream
+/// grew), those are checked as a retry and the rest appended after them.
 async fn publish(target: &Target, batch: Vec<StoredEvent>) -> Result<u64, Failure> {
     let Some(first) = batch.first() else {
         return Ok(0);
     };
-    let stream = first.stream.clone();
+    let what = format!(
+        "importing {} from position {}",
+        first.stream, first.position
+    );
+    let count = batch.len() as u64;
+    let error = match publish_at(target, &batch).await {
+        Ok(()) => return Ok(count),
+        Err(error @ (Error::EventIdConflict { .. } | Error::UnmetCondition { .. })) => error,
+        Err(error) => return Err(Failure::store(&what, &error)),
+    };
+    let stored = target
+        .store
+        .catalogue()
+        .stream(first.stream.category.as_str(), first.stream.stream.as_str())
+        .await
+        .or_fail(&what)?
+        .map_or(0, |summary| summary.length);
+    let split = usize::try_from(stored.saturating_sub(first.position)).unwrap_or(usize::MAX);
+    if split == 0 || split >= batch.len() {
+        return Err(Failure::store(&what, &error));
+    }
+    publish_at(target, &batch[..split]).await.or_fail(&what)?;
+    publish_at(target, &batch[split..]).await.or_fail(&what)?;
+    Ok(count)
+}
+
+/// Publishes `events` (consecutive events of one stream) at their positions.
+async fn publish_at(target: &Target, events: &[StoredEvent]) -> eventblocks_core::Result<()> {
+    let Some(first) = events.first() else {
+        return Ok(());
+    };
     let condition = WriteCondition::PositionIs(first.position.checked_sub(1));
-    let events = batch.iter().map(to_new).collect::<Result<Vec<_>, _>>();
-    let events = events.or_fail("importing")?;
-    let count = events.len() as u64;
+    let new = events.iter().map(to_new).collect::<Result<Vec<_>, _>>()?;
     target
         .store
-        .stream_of(stream.clone())
-        .publish(events, condition)
-        .await
-        .or_fail(&format!(
-            "importing {stream} from position {}",
-            first.position
-        ))?;
-    Ok(count)
+        .stream_of(first.stream.clone())
+        .publish(new, condition)
+        .await?;
+    Ok(())
 }
 
 /// A bar with rate and time left on a terminal; nothing otherwise.

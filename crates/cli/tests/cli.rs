@@ -552,3 +552,164 @@ fn every_subcommand_has_help() {
     let output = store.run(&["no-such-command"], "");
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// An import of a later export of the same store (a stream has grown since
+/// the first import) stores only the new events.
+fn import_resumes_a_grown_stream(source: &Store, copy: &Store) {
+    source.ok(&["append", "orders", "o-1"], ORDERS);
+    let first = source.ok(&["export"], "");
+    copy.ok(&["import"], &first);
+    source.ok(&["append", "orders", "o-1"], ORDERS);
+    source.ok(&["append", "payments", "p-1"], ORDERS);
+    let second = source.ok(&["export"], "");
+    copy.ok(&["import"], &second);
+    copy.ok(&["import"], &second);
+    let copied = lines(&copy.ok(&["export"], ""));
+    assert_eq!(portable(&copied), portable(&lines(&second)));
+    // An event of the file that differs from the one stored at its position
+    // is still refused.
+    let changed = second.replacen("order-paid", "order-cancelled", 1);
+    assert_fails(&copy.run(&["import"], &changed), 1, "conflicts");
+}
+
+#[test]
+fn import_resumes_a_grown_stream_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Store::sqlite(&dir.path().join("source.db"));
+    let copy = Store::sqlite(&dir.path().join("copy.db"));
+    source.ok(&["migrate"], "");
+    copy.ok(&["migrate"], "");
+    import_resumes_a_grown_stream(&source, &copy);
+}
+
+#[test]
+fn import_resumes_a_grown_stream_on_postgres() {
+    let (source, copy) = (Schema::new(), Schema::new());
+    import_resumes_a_grown_stream(&source.store(), &copy.store());
+}
+
+/// A PostgreSQL role made for one test, dropped with it.
+struct Role {
+    name: String,
+}
+
+impl Role {
+    fn new(runtime: &tokio::runtime::Runtime, suffix: &str, grants_on: &str) -> Self {
+        let name = format!("eventblocks_runtime_{}_cli_{suffix}", std::process::id());
+        runtime.block_on(async {
+            let client = pg_client("cli-test").await;
+            client
+                .batch_execute(&format!(
+                    "DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN;
+                     GRANT USAGE ON SCHEMA \"{grants_on}\" TO {name};
+                     GRANT SELECT ON ALL TABLES IN SCHEMA \"{grants_on}\" TO {name};"
+                ))
+                .await
+                .unwrap();
+        });
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        let url = database_url();
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
+        format!("postgres://{}@{rest}", self.name)
+    }
+}
+
+#[test]
+fn health_fails_for_a_role_that_cannot_see_the_blocking_session() {
+    let schema = Schema::new();
+    let store = schema.store();
+    store.ok(&["append", "orders", "o-1"], ORDERS);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let holder_role = Role::new(&runtime, "holder", &schema.name);
+    let operator = Role::new(&runtime, "operator", &schema.name);
+    let holder = runtime.block_on(async {
+        let mut config: tokio_postgres::Config = holder_role.url().parse().unwrap();
+        config.application_name("cli-test-hidden-holder");
+        let (client, connection) = config.connect(NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+            .await
+            .unwrap();
+        client
+    });
+    store.ok(&["append", "orders", "o-1"], ORDERS);
+    std::thread::sleep(Duration::from_millis(1500));
+    let as_operator = Store {
+        args: vec![
+            "--store".into(),
+            operator.url(),
+            "--schema".into(),
+            schema.name.clone(),
+        ],
+    };
+    let output = as_operator.run(&["health", "--threshold", "1", "--json"], "");
+    let report = lines(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(report[0]["held_back"], true, "{report:?}");
+    assert_fails(&output, 4, "held back");
+    drop(holder);
+    runtime.block_on(async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let client = pg_client("cli-test").await;
+        for role in [&holder_role.name, &operator.name] {
+            client
+                .batch_execute(&format!(
+                    "DROP OWNED BY {role}; DROP ROLE IF EXISTS {role};"
+                ))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[test]
+fn output_closed_early_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = Store::sqlite(&path);
+    for args in [&["migrate"][..], &["export"][..], &["stats", "--table"][..]] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("eventblocks"))
+            .args(&store.args)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn consumers_count_a_long_lag_only_up_to_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = Store::sqlite(&path);
+    store.ok(&["migrate"], "");
+    let input = "{\"name\": \"tick\", \"payload\": 1}\n".repeat(10_050);
+    store.ok(&["append", "clock", "c-1"], &input);
+    {
+        let connection = eventblocks_sqlite::rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO eventblocks_checkpoints (consumer, sequence_number) VALUES ('slow', 1), ('near', 10040);",
+            )
+            .unwrap();
+    }
+    let consumers = store.json_lines(&["consumers"]);
+    assert_eq!(consumers[0]["consumer"], "near");
+    assert_eq!(consumers[0]["lag_events"], 10);
+    assert_eq!(consumers[0]["lag_events_capped"], false);
+    assert_eq!(consumers[1]["consumer"], "slow");
+    assert_eq!(consumers[1]["lag_events"], 10_000);
+    assert_eq!(consumers[1]["lag_events_capped"], true);
+    let table = store.ok(&["consumers", "--table"], "");
+    assert!(table.contains(">10000"), "{table}");
+}
