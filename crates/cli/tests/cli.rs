@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use eventblocks_postgres::testing::PrivateServer;
 use eventblocks_postgres::tokio_postgres::{self, NoTls};
 use serde_json::Value;
 
@@ -41,10 +42,14 @@ impl Store {
     }
 
     fn postgres(schema: &str) -> Self {
+        Self::postgres_at(&database_url(), schema)
+    }
+
+    fn postgres_at(url: &str, schema: &str) -> Self {
         Self {
             args: vec![
                 "--store".into(),
-                database_url(),
+                url.to_owned(),
                 "--schema".into(),
                 schema.to_owned(),
             ],
@@ -103,7 +108,11 @@ fn assert_fails(output: &Output, code: i32, mentions: &str) -> String {
 }
 
 async fn pg_client(application_name: &str) -> tokio_postgres::Client {
-    let mut config: tokio_postgres::Config = database_url().parse().expect("a URL");
+    pg_client_at(&database_url(), application_name).await
+}
+
+async fn pg_client_at(url: &str, application_name: &str) -> tokio_postgres::Client {
+    let mut config: tokio_postgres::Config = url.parse().expect("a URL");
     config.application_name(application_name);
     let (client, connection) = config.connect(NoTls).await.expect("connect");
     tokio::spawn(connection);
@@ -285,12 +294,13 @@ fn export_from_postgres_imports_into_sqlite_and_back() {
 
 #[test]
 fn health_names_the_session_holding_the_horizon_back() {
-    let schema = Schema::new();
-    let store = schema.store();
+    let server = PrivateServer::start().expect("a private server");
+    let store = Store::postgres_at(&server.url(), "eventblocks");
+    store.ok(&["migrate"], "");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let application = format!("{}-holder", schema.name);
+    let application = "cli-test-holder";
     let holder = runtime.block_on(async {
-        let client = pg_client(&application).await;
+        let client = pg_client_at(&server.url(), application).await;
         client
             .batch_execute("BEGIN; SELECT pg_current_xact_id();")
             .await
@@ -303,11 +313,7 @@ fn health_names_the_session_holding_the_horizon_back() {
     let stderr = assert_fails(&output, 4, "held back");
     let report = lines(&String::from_utf8_lossy(&output.stdout));
     let blocker = &report[0]["blocker"];
-    assert_eq!(
-        blocker["application_name"],
-        application.as_str(),
-        "{report:?}"
-    );
+    assert_eq!(blocker["application_name"], application, "{report:?}");
     assert_ne!(report[0]["committed"], report[0]["settled"]);
     let pid = blocker["pid"].as_i64().unwrap();
     assert!(stderr.contains(&pid.to_string()), "{stderr}");
@@ -319,11 +325,10 @@ fn health_names_the_session_holding_the_horizon_back() {
         "{blocker}"
     );
     let table = store.ok(&["health", "--threshold", "3600", "--table"], "");
-    assert!(table.contains(&application), "{table}");
+    assert!(table.contains(application), "{table}");
 
     runtime.block_on(async { holder.batch_execute("COMMIT").await.unwrap() });
     drop(holder);
-    // Other tests on the server may hold it back for a moment too.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let output = store.run(&["health", "--threshold", "5", "--json"], "");
@@ -591,13 +596,14 @@ fn import_resumes_a_grown_stream_on_postgres() {
 /// A PostgreSQL role made for one test, dropped with it.
 struct Role {
     name: String,
+    server: String,
 }
 
 impl Role {
-    fn new(runtime: &tokio::runtime::Runtime, suffix: &str, grants_on: &str) -> Self {
+    fn new(runtime: &tokio::runtime::Runtime, server: &str, suffix: &str, grants_on: &str) -> Self {
         let name = format!("eventblocks_runtime_{}_cli_{suffix}", std::process::id());
         runtime.block_on(async {
-            let client = pg_client("cli-test").await;
+            let client = pg_client_at(server, "cli-test").await;
             client
                 .batch_execute(&format!(
                     "DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN;
@@ -607,11 +613,14 @@ impl Role {
                 .await
                 .unwrap();
         });
-        Self { name }
+        Self {
+            name,
+            server: server.to_owned(),
+        }
     }
 
     fn url(&self) -> String {
-        let url = database_url();
+        let url = &self.server;
         let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
         let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
         format!("postgres://{}@{rest}", self.name)
@@ -620,12 +629,13 @@ impl Role {
 
 #[test]
 fn health_fails_for_a_role_that_cannot_see_the_blocking_session() {
-    let schema = Schema::new();
-    let store = schema.store();
+    let server = PrivateServer::start().expect("a private server");
+    let store = Store::postgres_at(&server.url(), "eventblocks");
+    store.ok(&["migrate"], "");
     store.ok(&["append", "orders", "o-1"], ORDERS);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let holder_role = Role::new(&runtime, "holder", &schema.name);
-    let operator = Role::new(&runtime, "operator", &schema.name);
+    let holder_role = Role::new(&runtime, &server.url(), "holder", "eventblocks");
+    let operator = Role::new(&runtime, &server.url(), "operator", "eventblocks");
     let holder = runtime.block_on(async {
         let mut config: tokio_postgres::Config = holder_role.url().parse().unwrap();
         config.application_name("cli-test-hidden-holder");
@@ -644,7 +654,7 @@ fn health_fails_for_a_role_that_cannot_see_the_blocking_session() {
             "--store".into(),
             operator.url(),
             "--schema".into(),
-            schema.name.clone(),
+            "eventblocks".into(),
         ],
     };
     let output = as_operator.run(&["health", "--threshold", "1", "--json"], "");
@@ -652,18 +662,6 @@ fn health_fails_for_a_role_that_cannot_see_the_blocking_session() {
     assert_eq!(report[0]["held_back"], true, "{report:?}");
     assert_fails(&output, 4, "held back");
     drop(holder);
-    runtime.block_on(async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let client = pg_client("cli-test").await;
-        for role in [&holder_role.name, &operator.name] {
-            client
-                .batch_execute(&format!(
-                    "DROP OWNED BY {role}; DROP ROLE IF EXISTS {role};"
-                ))
-                .await
-                .unwrap();
-        }
-    });
 }
 
 #[test]
