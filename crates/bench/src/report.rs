@@ -200,12 +200,15 @@ fn format_latency(latency: Latency) -> String {
     )
 }
 
-/// Milliseconds: one decimal, or three below one millisecond.
+/// Milliseconds: one decimal, three below one millisecond, four below ten
+/// microseconds (in-process calls).
 fn format_ms(value: f64) -> String {
     if value >= 1.0 {
         format!("{value:.1}")
-    } else {
+    } else if value >= 0.01 {
         format!("{value:.3}")
+    } else {
+        format!("{value:.4}")
     }
 }
 
@@ -260,5 +263,6 @@ mod tests {
             samples: 3,
         };
         assert_eq!(format_latency(latency), "0.250 / 1.5 / 12.0");
+        assert_eq!(format_ms(0.00152), "0.0015");
     }
 }
