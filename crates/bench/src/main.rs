@@ -8,6 +8,7 @@
 
 mod boundaries;
 mod memory;
+mod mixed;
 mod postgres;
 mod projection;
 mod replica;

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use eventblocks_core::EventStore;
-use eventblocks_memory::MemoryAdapter;
+use eventblocks_memory::{MemoryAdapter, MemoryCheckpointStore, MemoryProjectionStore};
+use eventblocks_projection::ProjectionStore;
 
 use crate::report::Row;
 use crate::scenarios::{self, append_name, Bench, Sizes};
 use crate::subject::{BenchResult, StoreSubject, Subject};
-use crate::{boundaries, rss, Options};
+use crate::{boundaries, mixed, rss, Options};
 
 pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let sizes = if options.quick {
@@ -20,6 +21,7 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
             log_events: 100_000,
             latest_calls: 100_000,
             live_events_per_writer: 100,
+            mixed_per_writer: 2_000,
         }
     } else {
         Sizes {
@@ -30,6 +32,7 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
             log_events: 1_000_000,
             latest_calls: 1_000_000,
             live_events_per_writer: 300,
+            mixed_per_writer: 20_000,
         }
     };
     let subject = Arc::new(StoreSubject::new(
@@ -66,6 +69,13 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     rows.extend(scenarios::on_the_log(&bench, &subject, options).await?);
     if options.wants("live") {
         rows.push(scenarios::live_latency(&subject, 8, sizes.live_events_per_writer).await?);
+    }
+    if options.wants("mixed") {
+        let store = EventStore::new(MemoryAdapter::new());
+        let projections = ProjectionStore::new(MemoryProjectionStore::new());
+        let checkpoints = MemoryCheckpointStore::new();
+        let per_writer = sizes.mixed_per_writer;
+        rows.extend(mixed::run("memory", &store, projections, checkpoints, per_writer).await?);
     }
     if options.wants("query-cond. append") {
         let store = EventStore::new(MemoryAdapter::new());

@@ -17,7 +17,7 @@ use eventblocks_postgres::deadpool_postgres::{
     Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
 };
 use eventblocks_postgres::tokio_postgres::{self, NoTls};
-use eventblocks_postgres::{PostgresAdapter, PostgresProjectionStore};
+use eventblocks_postgres::{PostgresAdapter, PostgresCheckpointStore, PostgresProjectionStore};
 use eventblocks_projection::ProjectionStore;
 use parking_lot::Mutex;
 use uuid::Uuid;
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::report::Row;
 use crate::scenarios::{self, append_name, Bench, Sizes};
 use crate::subject::{payload, BenchResult, StoreSubject, Subject, CATEGORY};
-use crate::{boundaries, projection, Options};
+use crate::{boundaries, mixed, projection, Options};
 
 const SCHEMA: &str = "eventblocks_bench";
 
@@ -80,10 +80,37 @@ pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     if options.wants("search") {
         rows.push(projection_search(&pool, &adapter_of(&pool)?, options).await?);
     }
+    if options.wants("mixed") {
+        rows.extend(mixed_scenario(&pool, &url, sizes).await?);
+    }
     if boundary_rows {
         rows.extend(boundaries(&pool, &url, options).await?);
     }
     Ok(rows)
+}
+
+/// The schema of the mixed scenario.
+const MIXED_SCHEMA: &str = "eventblocks_bench_mixed";
+
+/// The mixed scenario on a fresh schema, its runner on the adapter's
+/// projection and checkpoint tables.
+async fn mixed_scenario(pool: &Pool, url: &str, sizes: Sizes) -> BenchResult<Vec<Row>> {
+    let client = pool.get().await?;
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {MIXED_SCHEMA} CASCADE"))
+        .await?;
+    drop(client);
+    let adapter = PostgresAdapter::builder()
+        .pool(pool.clone())
+        .schema(MIXED_SCHEMA)
+        .notifications_url(url)
+        .build()?;
+    adapter.migrate().await?;
+    let projections = ProjectionStore::new(PostgresProjectionStore::new(&adapter));
+    let checkpoints = PostgresCheckpointStore::new(&adapter);
+    let store = EventStore::new(adapter);
+    let per_writer = sizes.mixed_per_writer;
+    mixed::run("eventblocks", &store, projections, checkpoints, per_writer).await
 }
 
 /// The schema of the adapter without its catalogue trigger.
@@ -151,6 +178,7 @@ fn wants_classic(options: &Options) -> bool {
         "live",
         "search",
         "catalogue",
+        "mixed",
     ];
     appends
         .chain(others.map(str::to_owned))
@@ -223,6 +251,7 @@ fn sizes(options: &Options) -> Sizes {
         log_events: if options.quick { 100_000 } else { 1_000_000 },
         latest_calls: 1000 * scale,
         live_events_per_writer: 25 * scale,
+        mixed_per_writer: 100 * scale,
     }
 }
 

@@ -25,6 +25,8 @@ pub(crate) struct Sizes {
     pub(crate) log_events: usize,
     pub(crate) latest_calls: usize,
     pub(crate) live_events_per_writer: usize,
+    /// Events from each writer of the mixed scenario.
+    pub(crate) mixed_per_writer: usize,
 }
 
 /// Runs scenarios over one adapter subject and its baselines.
@@ -58,7 +60,27 @@ impl Bench {
         F: FnMut(Arc<dyn Subject>) -> Fut,
         Fut: std::future::Future<Output = BenchResult<usize>>,
     {
+        self.measure_calls(subjects, |subject| {
+            let work = work(subject);
+            async move { Ok((work.await?, Vec::new())) }
+        })
+        .await
+    }
+
+    /// As [`Bench::measure`], `work` also returning the latencies of its
+    /// calls in nanoseconds, one list per task: they are merged after the
+    /// timed part, over every run, into each subject's percentiles.
+    async fn measure_calls<F, Fut>(
+        &self,
+        subjects: &[Arc<dyn Subject>],
+        mut work: F,
+    ) -> BenchResult<Vec<Stats>>
+    where
+        F: FnMut(Arc<dyn Subject>) -> Fut,
+        Fut: std::future::Future<Output = BenchResult<(usize, Vec<Vec<u64>>)>>,
+    {
         let mut rates = vec![Vec::new(); subjects.len()];
+        let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); subjects.len()];
         for run in 0..self.sizes.runs {
             // Every other run goes through the subjects in reverse, so that no
             // subject always follows the same one (which may leave it work,
@@ -69,14 +91,18 @@ impl Bench {
             }
             for index in order {
                 let started = Instant::now();
-                let events = work(subjects[index].clone()).await?;
+                let (events, calls) = work(subjects[index].clone()).await?;
                 rates[index].push(events as f64 / started.elapsed().as_secs_f64());
+                latencies[index].extend(calls.into_iter().flatten());
             }
         }
         Ok(subjects
             .iter()
             .zip(rates)
-            .map(|(subject, runs)| Stats::new(subject.label(), runs))
+            .zip(latencies)
+            .map(|((subject, runs), calls)| {
+                Stats::new(subject.label(), runs).with_latency(Latency::of_nanos(calls))
+            })
             .collect())
     }
 
@@ -86,7 +112,7 @@ impl Bench {
     }
 
     /// `writers` concurrent writers, each on its own stream, each appending
-    /// `batch` events per call.
+    /// `batch` events per call; the latency of every call.
     pub(crate) async fn appends(
         &self,
         writers: usize,
@@ -95,7 +121,7 @@ impl Bench {
         conditional: bool,
     ) -> BenchResult<Row> {
         let stats = self
-            .measure(&self.subjects, |subject| {
+            .measure_calls(&self.subjects, |subject| {
                 let streams: Vec<String> = (0..writers).map(|_| self.fresh_stream()).collect();
                 async move {
                     let tasks = streams.into_iter().map(|stream| {
@@ -104,10 +130,11 @@ impl Bench {
                             write_stream(subject.as_ref(), &stream, batch, calls, conditional).await
                         })
                     });
+                    let mut latencies = Vec::with_capacity(writers);
                     for task in futures::future::join_all(tasks).await {
-                        task??;
+                        latencies.push(task??);
                     }
-                    Ok(writers * batch * calls)
+                    Ok((writers * batch * calls, latencies))
                 }
             })
             .await?;
@@ -188,22 +215,36 @@ pub(crate) fn append_name(writers: usize, batch: usize, conditional: bool) -> St
     }
 }
 
+/// Appends `calls` times to `stream`; the latency of each call, nanoseconds.
+///
+/// One clock read per call (each call ends where the next begins) into a
+/// list sized beforehand: nothing allocates or synchronises while timed.
 async fn write_stream(
     subject: &dyn Subject,
     stream: &str,
     batch: usize,
     calls: usize,
     conditional: bool,
-) -> BenchResult<()> {
+) -> BenchResult<Vec<u64>> {
+    let appended = u64::try_from(batch)?;
+    let mut latencies = Vec::with_capacity(calls);
     let mut last: Option<u64> = None;
+    let mut call_started = Instant::now();
     for _ in 0..calls {
         subject
             .append(stream, batch, conditional.then_some(last))
             .await?;
-        let appended = u64::try_from(batch)?;
+        let now = Instant::now();
+        latencies.push(nanos(now.duration_since(call_started)));
+        call_started = now;
         last = Some(last.map_or(appended - 1, |position| position + appended));
     }
-    Ok(())
+    Ok(latencies)
+}
+
+/// `duration` in nanoseconds (saturating: no call lasts 584 years).
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Subscribes to the whole log from the start and counts what it delivers until

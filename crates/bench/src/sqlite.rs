@@ -18,15 +18,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventblocks_core::{EventStore, Json};
+use eventblocks_projection::ProjectionStore;
 use eventblocks_sqlite::rusqlite::{params, Connection};
-use eventblocks_sqlite::SqliteAdapter;
+use eventblocks_sqlite::{SqliteAdapter, SqliteCheckpointStore, SqliteProjectionStore};
 use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::report::Row;
 use crate::scenarios::{self, append_name, Bench, Sizes};
 use crate::subject::{payload, BenchResult, StoreSubject, Subject, CATEGORY};
-use crate::Options;
+use crate::{mixed, Options};
 
 pub(crate) async fn run(options: &Options) -> BenchResult<Vec<Row>> {
     let sizes = sizes(options);
@@ -71,6 +72,15 @@ async fn scenarios_on(
     if options.wants("live") {
         rows.push(scenarios::live_latency(&subject, 8, sizes.live_events_per_writer).await?);
     }
+    if options.wants("mixed") {
+        let adapter = SqliteAdapter::open(&dir.join("mixed.db")).await?;
+        adapter.migrate().await?;
+        let projections = ProjectionStore::new(SqliteProjectionStore::new(&adapter));
+        let checkpoints = SqliteCheckpointStore::new(&adapter);
+        let store = EventStore::new(adapter);
+        let per_writer = sizes.mixed_per_writer;
+        rows.extend(mixed::run("eventblocks", &store, projections, checkpoints, per_writer).await?);
+    }
     Ok(rows)
 }
 
@@ -84,6 +94,7 @@ fn sizes(options: &Options) -> Sizes {
         log_events: if options.quick { 100_000 } else { 1_000_000 },
         latest_calls: 5000 * scale,
         live_events_per_writer: 25 * scale,
+        mixed_per_writer: 50 * scale,
     }
 }
 
