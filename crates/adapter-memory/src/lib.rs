@@ -115,7 +115,17 @@ impl MemoryAdapter {
     /// next sequence number. It changes after every save, so a reader can wait for
     /// new events instead of polling.
     pub fn watch_head(&self) -> watch::Receiver<u64> {
-        self.shared.head.subscribe()
+        let mut receiver = self.shared.head.subscribe();
+        // Saves leave the value alone while nobody watches (notifying costs
+        // more than the rest of a small save): bring it up to date now that a
+        // receiver exists. A save ending after `subscribe` sees the receiver
+        // and sends its own head.
+        let head = self.len();
+        self.shared
+            .head
+            .send_if_modified(|current| advance(current, head));
+        receiver.borrow_and_update();
+        receiver
     }
 
     /// The number of events stored.
@@ -129,6 +139,15 @@ impl MemoryAdapter {
     }
 }
 
+/// Moves `current` up to `head`; whether it moved.
+fn advance(current: &mut u64, head: u64) -> bool {
+    let moved = *current < head;
+    if moved {
+        *current = head;
+    }
+    moved
+}
+
 #[async_trait]
 impl StorageAdapter for MemoryAdapter {
     async fn save(&self, request: SaveRequest) -> Result<Vec<StoredEvent>> {
@@ -136,11 +155,13 @@ impl StorageAdapter for MemoryAdapter {
             let mut log = self.shared.log.write();
             (log.save(request)?, log.len())
         };
-        self.shared.head.send_if_modified(|current| {
-            let moved = *current != head;
-            *current = head;
-            moved
-        });
+        // The head only moves forwards, whichever order concurrent saves
+        // send it in; with no receiver there is nobody to wake.
+        if self.shared.head.receiver_count() > 0 {
+            self.shared
+                .head
+                .send_if_modified(|current| advance(current, head));
+        }
         Ok(stored)
     }
 
@@ -297,6 +318,64 @@ mod tests {
         assert_eq!(adapter.len(), 4);
         let rest: Vec<StoredEvent> = scan.try_collect().await.unwrap();
         assert_eq!(rest.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn ids_out_of_order_are_still_found() {
+        let store = EventStore::new(MemoryAdapter::new());
+        let stream = store.stream("a", "ids").unwrap();
+        // Ids in decreasing order, then increasing, then between them.
+        let ids = [9_u128, 5, 1, 20, 30, 7];
+        let mut published = Vec::new();
+        for id in ids {
+            let event = NewEvent::new("x", &id)
+                .unwrap()
+                .with_id(uuid::Uuid::from_u128(id));
+            stream
+                .publish([event.clone()], WriteCondition::NoCondition)
+                .await
+                .unwrap();
+            published.push(event);
+        }
+        for (position, event) in published.into_iter().enumerate() {
+            // A retry of each is recognised, not stored again.
+            let retried = store
+                .stream("a", "ids")
+                .unwrap()
+                .publish([event.clone()], WriteCondition::NoCondition)
+                .await
+                .unwrap();
+            assert_eq!(retried[0].position, position as u64);
+            // The same id elsewhere is a conflict.
+            let elsewhere = store
+                .stream("a", "other")
+                .unwrap()
+                .publish([event], WriteCondition::NoCondition)
+                .await;
+            assert!(matches!(
+                elsewhere,
+                Err(eventblocks_core::Error::EventIdConflict { .. })
+            ));
+        }
+        let fresh = NewEvent::new("x", &0).unwrap();
+        let stored = stream
+            .publish([fresh], WriteCondition::NoCondition)
+            .await
+            .unwrap();
+        assert_eq!(stored[0].position, 6);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_made_after_unwatched_saves_starts_at_the_head() {
+        let adapter = MemoryAdapter::new();
+        let store = EventStore::new(adapter.clone());
+        fill(&store, &["s1"], 3).await;
+        let mut head = adapter.watch_head();
+        assert_eq!(*head.borrow(), 3);
+        assert!(!head.has_changed().unwrap());
+        fill(&store, &["s1"], 1).await;
+        head.changed().await.unwrap();
+        assert_eq!(*head.borrow(), 4);
     }
 
     #[tokio::test]

@@ -43,10 +43,13 @@ pub(crate) struct Log {
     streams: Vec<Stream>,
     stream_index: HashMap<StreamIdentifier, u32>,
     categories: HashMap<Name, Vec<u64>>,
-    /// By id, for idempotent retries and the uniqueness of ids.
-    ids: HashMap<Uuid, u64>,
-    /// The greatest id stored: fresh UUIDv7 ids sort after it.
-    newest_id: Option<Uuid>,
+    /// By id, for idempotent retries and the uniqueness of ids: the sequence
+    /// numbers of the events whose id was greater than every id before it, in
+    /// increasing order of id (time-ordered ids, the usual case, append here
+    /// at the end, where the memory is already in cache)...
+    ordered_ids: Vec<u64>,
+    /// ... and the ids of the other events.
+    other_ids: HashMap<Uuid, u64>,
     /// The event names in use, in order, for the catalogue.
     pub(crate) event_names: BTreeSet<Name>,
     /// Each category's streams by name, in order, for the catalogue.
@@ -185,7 +188,7 @@ impl Log {
     fn stored_with_ids(&self, request: &SaveRequest) -> Vec<StoredEvent> {
         // Fresh UUIDv7 ids sort after every stored one: then none can be stored
         // and the lookups are skipped.
-        let newest = self.newest_id;
+        let newest = self.newest_id();
         if request
             .event_ids()
             .all(|id| newest.is_none_or(|newest| id > newest))
@@ -194,8 +197,38 @@ impl Log {
         }
         request
             .event_ids()
-            .filter_map(|id| self.ids.get(&id).map(|&sequence| self.stored(sequence)))
+            .filter_map(|id| self.sequence_of(id).map(|sequence| self.stored(sequence)))
             .collect()
+    }
+
+    /// The greatest id stored.
+    fn newest_id(&self) -> Option<Uuid> {
+        self.ordered_ids
+            .last()
+            .map(|&sequence| self.record(sequence).id)
+    }
+
+    /// The sequence number of the event with `id`, if one is stored.
+    fn sequence_of(&self, id: Uuid) -> Option<u64> {
+        if self.newest_id().is_none_or(|newest| id > newest) {
+            return None;
+        }
+        match self
+            .ordered_ids
+            .binary_search_by(|&sequence| self.record(sequence).id.cmp(&id))
+        {
+            Ok(index) => Some(self.ordered_ids[index]),
+            Err(_) => self.other_ids.get(&id).copied(),
+        }
+    }
+
+    /// Indexes the id of the event at `sequence_number`.
+    fn index_id(&mut self, id: Uuid, sequence_number: u64) {
+        if self.newest_id().is_none_or(|newest| id > newest) {
+            self.ordered_ids.push(sequence_number);
+        } else {
+            self.other_ids.insert(id, sequence_number);
+        }
     }
 
     /// The number of events in stream slot `stream`.
@@ -262,13 +295,11 @@ impl Log {
             .or_default()
             .extend(sequence_numbers);
         self.events.reserve(events.len());
-        self.ids.reserve(events.len());
         let mut name = Option::<Name>::None;
         for (offset, event) in (0_u64..).zip(events) {
             let sequence_number = first_sequence + offset;
             let position = first_position + offset;
-            self.ids.insert(event.id(), sequence_number);
-            self.newest_id = self.newest_id.max(Some(event.id()));
+            self.index_id(event.id(), sequence_number);
             if name.as_ref() != Some(event.name()) {
                 name = Some(self.intern(event.name()));
             }

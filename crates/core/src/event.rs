@@ -238,9 +238,36 @@ fn now_and_id() -> (DateTime<Utc>, Uuid) {
     let micros = since_epoch.subsec_micros();
     let seconds = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     let now = DateTime::from_timestamp(seconds, micros * 1000).unwrap_or_default();
-    let timestamp =
-        uuid::Timestamp::from_unix(uuid::NoContext, since_epoch.as_secs(), micros * 1000);
-    (now, Uuid::new_v7(timestamp))
+    (now, monotonic_v7(since_epoch))
+}
+
+/// The last id's millisecond (high bits) and counter (low 12 bits).
+static LAST_V7: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A UUIDv7 for `since_epoch` that sorts after every one made before it in this
+/// process, on any thread: a 12-bit counter within the millisecond (which runs
+/// into the next millisecond if it overflows, as RFC 9562 allows), then 62
+/// random bits. Adapters can then tell a fresh id from a stored one by
+/// comparing it with the greatest id they hold.
+fn monotonic_v7(since_epoch: std::time::Duration) -> Uuid {
+    use std::sync::atomic::Ordering;
+    let millis = u64::try_from(since_epoch.as_millis())
+        .unwrap_or(u64::MAX)
+        .min((1 << 48) - 1);
+    let floor = millis << 12;
+    let previous = LAST_V7
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(floor.max(last + 1))
+        })
+        .unwrap_or(floor);
+    let state = floor.max(previous + 1);
+    let mut bytes = Uuid::new_v4().into_bytes();
+    bytes[..6].copy_from_slice(&(state >> 12).to_be_bytes()[2..]);
+    let counter = state & 0xfff;
+    bytes[6] = 0x70 | u8::try_from(counter >> 8).unwrap_or(0);
+    bytes[7] = u8::try_from(counter & 0xff).unwrap_or(0);
+    // Bytes 8 to 15 are v4's random bits, with the same variant as v7's.
+    Uuid::from_bytes(bytes)
 }
 
 /// Timestamps every backend can store: the years 1 to 9999.
@@ -339,6 +366,26 @@ mod tests {
             event.id(),
             NewEvent::new("created", &json!({})).unwrap().id()
         );
+    }
+
+    #[test]
+    fn ids_increase_across_threads() {
+        let made: Vec<Vec<Uuid>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| (0..5000).map(|_| now_and_id().1).collect::<Vec<_>>()))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for ids in &made {
+            assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+            assert!(ids
+                .iter()
+                .all(|id| id.get_version_num() == 7 && id.get_variant() == uuid::Variant::RFC4122));
+        }
+        let mut all: Vec<Uuid> = made.concat();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 20_000);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{SaveRequest, StreamWrite, MAX_EVENTS_PER_SAVE, MAX_SAVE_BYTES};
 use crate::condition::WriteCondition;
 use crate::error::{Error, Result};
+use crate::event::NewEvent;
 use crate::identifier::StreamIdentifier;
 use crate::limits::{Capabilities, Limits};
 
@@ -15,17 +16,42 @@ pub(super) fn writes(writes: &[StreamWrite]) -> Result<()> {
     if writes.is_empty() {
         return Err(Error::invalid("writes", "a save needs at least one stream"));
     }
+    if writes.len() == 1 && !has_repeated_id(&writes[0].events) {
+        // The common save, checked without building sets: one stream, whose
+        // ids are all different.
+        let write = &writes[0];
+        check_write(write, &mut None, &mut None)?;
+        return check_count(write.events.len());
+    }
     let mut streams = HashSet::new();
     let mut ids = HashSet::new();
     for write in writes {
-        check_write(write, &mut streams, &mut ids)?;
+        check_write(write, &mut Some(&mut streams), &mut Some(&mut ids))?;
     }
-    if ids.len() > MAX_EVENTS_PER_SAVE {
+    check_count(ids.len())
+}
+
+/// Whether some id appears twice among `events`.
+fn has_repeated_id(events: &[NewEvent]) -> bool {
+    if events.len() <= 16 {
+        return events.iter().enumerate().any(|(index, event)| {
+            events[..index]
+                .iter()
+                .any(|earlier| earlier.id() == event.id())
+        });
+    }
+    let mut ids: Vec<Uuid> = events.iter().map(NewEvent::id).collect();
+    // Fresh ids are made in increasing order: the sort is then one pass.
+    ids.sort_unstable();
+    ids.windows(2).any(|pair| pair[0] == pair[1])
+}
+
+fn check_count(events: usize) -> Result<()> {
+    if events > MAX_EVENTS_PER_SAVE {
         return Err(Error::invalid(
             "events",
             format!(
-                "a save of {} events is too large; at most {MAX_EVENTS_PER_SAVE} are accepted",
-                ids.len()
+                "a save of {events} events is too large; at most {MAX_EVENTS_PER_SAVE} are accepted"
             ),
         ));
     }
@@ -36,12 +62,17 @@ pub(super) fn condition(field: &'static str, condition: &WriteCondition) -> Resu
     condition.validate_positions(field)
 }
 
+/// Checks one write; `streams` and `ids`, when given, collect what the
+/// writes before it used, to refuse a stream or an id given twice.
 fn check_write(
     write: &StreamWrite,
-    streams: &mut HashSet<StreamIdentifier>,
-    ids: &mut HashSet<Uuid>,
+    streams: &mut Option<&mut HashSet<StreamIdentifier>>,
+    ids: &mut Option<&mut HashSet<Uuid>>,
 ) -> Result<()> {
-    if !streams.insert(write.stream.clone()) {
+    if streams
+        .as_mut()
+        .is_some_and(|streams| !streams.insert(write.stream.clone()))
+    {
         return Err(Error::invalid(
             "writes",
             format!("stream {} appears more than once", write.stream),
@@ -56,7 +87,7 @@ fn check_write(
     condition("condition", &write.condition)?;
     for (index, event) in write.events.iter().enumerate() {
         event.validate(index)?;
-        if !ids.insert(event.id()) {
+        if ids.as_mut().is_some_and(|ids| !ids.insert(event.id())) {
             return Err(Error::invalid(
                 format!("events[{index}].id"),
                 format!("event id {} appears more than once in one save", event.id()),
