@@ -4,8 +4,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use eventblocks_core::{
-    EventStore, NewEvent, Result, ScanQuery, StoredEvent, StreamHandle, StreamWrite,
-    SubscriptionMessage, SubscriptionOptions, WriteCondition,
+    CatalogueQuery, EventStore, NewEvent, Result, ScanQuery, StoredEvent, StreamHandle,
+    StreamWrite, SubscriptionMessage, SubscriptionOptions, WriteCondition,
 };
 use futures::{StreamExt, TryStreamExt};
 use rand::Rng;
@@ -249,14 +249,17 @@ enum Read {
     CategoryScan,
     StreamScan,
     Latest,
+    /// Every catalogue listing and look-up, one after the other.
+    Catalogue,
 }
 
 impl Read {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::LogScan,
         Self::CategoryScan,
         Self::StreamScan,
         Self::Latest,
+        Self::Catalogue,
     ];
 
     /// Runs the read to its end; how many events it returned.
@@ -277,6 +280,23 @@ impl Read {
                 .latest()
                 .await
                 .map(|latest| usize::from(latest.is_some())),
+            Self::Catalogue => {
+                let catalogue = store.catalogue();
+                let listing = CatalogueQuery::new;
+                let categories = catalogue.categories(listing()).await?.items.len();
+                let streams = catalogue
+                    .streams(category.category.as_str(), listing())
+                    .await?
+                    .items
+                    .len();
+                let names = catalogue.event_names(listing()).await?.items.len();
+                let identifier = handle.identifier();
+                let summary = catalogue
+                    .stream(identifier.category.as_str(), identifier.stream.as_str())
+                    .await?;
+                let head = catalogue.head().await?;
+                Ok(categories + streams + names + usize::from(summary.is_some() && head.is_some()))
+            }
         }
     }
 }
